@@ -1,0 +1,1 @@
+"""Public-health lab results: landing CSVs -> validation -> quarantine + weekly Parquet lake."""

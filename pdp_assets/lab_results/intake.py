@@ -1,0 +1,150 @@
+"""Process one landing-zone upload: archive it, validate it, stage valid rows, quarantine the rest.
+
+Order is what makes it safe: the raw bytes are archived first, every output is written
+atomically under a name fixed by the upload, and the landing blob is removed last (and only if
+nobody replaced it meanwhile). A run killed at any step is simply run again: it reads the
+archive, rewrites the same files, and loses or doubles nothing.
+"""
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+import polars as pl
+
+from pdp_assets.lab_results import lake
+from pdp_assets.lab_results.validation import ValidationResult, validate_upload
+from pdp_assets.partitions import week_key
+from pdp_assets.resources.storage import BlobStorage
+
+
+def partition_key(name: str, etag: str) -> str:
+    """The dynamic partition of one version of one landing blob: readable, and unique."""
+    return f"{name}@{lake.upload_id(name, etag)}"
+
+
+def split_partition_key(key: str) -> tuple[str, str]:
+    name, _, uid = key.rpartition("@")
+    if not name or len(uid) != 16:
+        raise ValueError(f"{key!r} is not an upload partition key (<landing blob name>@<16-hex id>)")
+    return name, uid
+
+
+@dataclass
+class IntakeReport:
+    upload: str
+    source_file: str
+    sha256: str
+    landed_at: str
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    weeks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duplicate_of: Optional[str] = None
+    quarantine_blob: Optional[str] = None
+    landing_removed: bool = False
+    validation: Optional[ValidationResult] = field(default=None, repr=False)  # None for a duplicate
+
+
+class UploadNotFound(Exception):
+    pass
+
+
+def _read(storage: BlobStorage, name: str, uid: str) -> tuple[bytes, dict, bool]:
+    """The upload's bytes and facts, from the archive when it was archived already (a re-run),
+    else from the landing zone. The flag says whether it still has to be archived."""
+    facts = lake.read_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid))
+    if facts is not None:
+        return storage.read(lake.ARCHIVE, lake.raw_blob(uid, name)), facts, False
+    landing = storage.info(lake.LANDING, name)
+    if landing is None:
+        raise UploadNotFound(
+            f"{name!r} is neither in the landing zone ({storage.location(lake.LANDING, name)}) nor in"
+            f" the archive as upload {uid}: nothing to process"
+        )
+    data = storage.read(lake.LANDING, name)
+    facts = {
+        "upload_id": uid,
+        "source_file": name,
+        "etag": landing.etag,
+        "landed_at": landing.last_modified.astimezone(dt.timezone.utc).isoformat(),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    return data, facts, True
+
+
+def ingest_upload(storage: BlobStorage, key: str, today: dt.date) -> IntakeReport:
+    name, uid = split_partition_key(key)
+    data, facts, new = _read(storage, name, uid)
+    report = IntakeReport(upload=key, source_file=name, sha256=facts["sha256"], landed_at=facts["landed_at"])
+
+    index_blob = lake.content_index_blob(facts["sha256"])
+    first = lake.read_json(storage, lake.ARCHIVE, index_blob)
+    if new and first is not None and first["upload"] != key:
+        # The same bytes under another name, or uploaded again: nothing changes.
+        report.duplicate_of = first["upload"]
+        report.notes.append(f"same content as upload {first['upload']}: nothing to do")
+    else:
+        if new:  # archive before anything is derived from it
+            storage.write(lake.ARCHIVE, lake.raw_blob(uid, name), data)
+            lake.write_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid), facts)
+        if first is None:
+            lake.write_json(storage, lake.ARCHIVE, index_blob, {"upload": key})
+        _stage(storage, data, facts, report, today)
+
+    _write_execution_log(storage, report)
+    # Last: the landing blob goes only once every output above is durably written, and only
+    # if it still holds the version we read.
+    report.landing_removed = storage.delete(lake.LANDING, name, etag=facts["etag"])
+    return report
+
+
+def _stage(storage: BlobStorage, data: bytes, facts: dict, report: IntakeReport, today: dt.date) -> None:
+    uid, name = facts["upload_id"], facts["source_file"]
+    result = validate_upload(data, name, today)
+    report.rows_read, report.rows_valid = result.rows_read, result.rows_valid
+    report.rows_quarantined, report.notes, report.validation = result.rows_quarantined, result.notes, result
+
+    landed_at = dt.datetime.fromisoformat(facts["landed_at"])
+    by_week = result.valid.with_columns(week=pl.col("test_date").dt.truncate("1w"))
+    written = set()
+    for (monday,), rows in by_week.partition_by("week", as_dict=True, include_key=False).items():
+        wk = week_key(monday)
+        storage.write(lake.ARCHIVE, lake.slice_blob(wk, landed_at, uid), lake.to_parquet(rows))
+        written.add(wk)
+    # A re-run under changed rules may stage fewer weeks: drop this upload's stale slices.
+    for wk in set(facts.get("weeks", [])) - written:
+        storage.delete(lake.ARCHIVE, lake.slice_blob(wk, landed_at, uid))
+    report.weeks = sorted(written | set(facts.get("weeks", [])))
+
+    qname = lake.quarantine_blob(name, uid)
+    if result.rows_quarantined:
+        storage.write(lake.QUARANTINE, qname, lake.to_csv(result.quarantine))
+        report.quarantine_blob = qname
+    else:
+        storage.delete(lake.QUARANTINE, qname)
+    lake.write_json(
+        storage, lake.ARCHIVE, lake.raw_facts_blob(uid), {**facts, "weeks": sorted(written), "rows_read": result.rows_read}
+    )
+
+
+def _write_execution_log(storage: BlobStorage, report: IntakeReport) -> None:
+    row = {
+        "logged_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "upload": report.upload,
+        "source_file": report.source_file,
+        "rows_read": report.rows_read,
+        "rows_valid": report.rows_valid,
+        "rows_quarantined": report.rows_quarantined,
+        "weeks": " ".join(report.weeks),
+        "quarantine_file": report.quarantine_blob or "",
+        "duplicate_of": report.duplicate_of or "",
+        "notes": " | ".join(report.notes),
+    }
+    # One log per upload, named by arrival: a re-run replaces its own log instead of adding one.
+    landed = dt.datetime.fromisoformat(report.landed_at).strftime("%Y%m%dT%H%M%S")
+    uid = report.upload.rsplit("@", 1)[1]
+    storage.write(lake.LOGS, f"execution_{landed}_{uid}.csv", lake.to_csv(pl.DataFrame([row])))

@@ -1,0 +1,94 @@
+"""Pandera schemas for lab results: the raw upload (strings, as typed by a partner) and the lake.
+
+The raw schema's checks are the validation rules; each check's ``error`` is the reason a
+quarantined row shows in ``pipeline_error`` ({value} is the offending value).
+"""
+
+import datetime as dt
+
+import pandera.polars as pa
+import polars as pl
+
+from pdp_assets.partitions import FIRST_MONDAY
+
+COLUMNS = ["sample_id", "test_date", "result", "viral_load"]
+RESULTS = ["POS", "NEG", "N/A"]
+DATE_FORMAT = "%Y-%m-%d"
+
+
+def _parsed_date(key: str) -> pl.Expr:
+    return pl.col(key).str.to_date(DATE_FORMAT, strict=False)
+
+
+def _parsed_int(key: str) -> pl.Expr:
+    return pl.col(key).cast(pl.Int64, strict=False)
+
+
+def _rows(check):
+    """A Pandera custom check from a per-row boolean Polars expression of the column.
+
+    Missing values pass here: the column's ``nullable=False`` reports them once, as missing.
+    """
+    return lambda data: data.lazyframe.select(pl.col(data.key).is_null() | check(data.key).fill_null(True))
+
+
+def raw_schema(today: dt.date) -> pa.DataFrameSchema:
+    """Rules for one uploaded row; values arrive as stripped strings."""
+
+    def after_start(k):
+        return _parsed_date(k).is_null() | (_parsed_date(k) >= FIRST_MONDAY)
+
+    def not_future(k):
+        return _parsed_date(k).is_null() | (_parsed_date(k) <= today)
+
+    def is_date(k):
+        return _parsed_date(k).is_not_null()
+
+    def is_int(k):
+        return _parsed_int(k).is_not_null()
+
+    def non_negative(k):
+        return _parsed_int(k).is_null() | (_parsed_int(k) >= 0)
+
+    def column(*checks):
+        return pa.Column(str, checks=list(checks), nullable=False)
+
+    return pa.DataFrameSchema(
+        {
+            "sample_id": column(
+                pa.Check(_rows(lambda k: pl.col(k).str.len_chars() > 0), error="sample_id is empty"),
+            ),
+            "test_date": column(
+                pa.Check(_rows(is_date), error="test_date {value!r} is not a date in YYYY-MM-DD form"),
+                pa.Check(
+                    _rows(after_start),
+                    error=f"test_date {{value}} is before {FIRST_MONDAY} (the first week, ISO 2020-W01)",
+                ),
+                pa.Check(_rows(not_future), error=f"test_date {{value}} is in the future (today is {today})"),
+            ),
+            "result": column(
+                pa.Check.isin(RESULTS, error="result {value!r} is not one of " + ", ".join(RESULTS)),
+            ),
+            "viral_load": column(
+                pa.Check(_rows(is_int), error="viral_load {value!r} is not a whole number (64-bit)"),
+                pa.Check(_rows(non_negative), error="viral_load {value} is negative"),
+            ),
+        },
+        strict=False,  # extra columns are reported by the reader, not here
+    )
+
+
+class LabResult(pa.DataFrameModel):
+    """One row of the lake: one test of one sample, at most one row per sample_id per week."""
+
+    sample_id: str = pa.Field(unique=True, str_length={"min_value": 1})
+    test_date: dt.date = pa.Field(ge=FIRST_MONDAY)
+    result: str = pa.Field(isin=RESULTS)
+    viral_load: pl.Int64 = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+LAKE_SCHEMA = {"sample_id": pl.String, "test_date": pl.Date, "result": pl.String, "viral_load": pl.Int64}

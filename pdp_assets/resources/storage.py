@@ -1,0 +1,229 @@
+"""Blob storage: containers of named blobs, on local disk or in Azure Blob Storage.
+
+Asset code only sees :class:`BlobStorage`. Every write replaces a blob atomically (temp file +
+rename locally, one committed put in Azure), so a reader never sees half a file.
+"""
+
+import datetime as dt
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+
+class BlobInfo(NamedTuple):
+    name: str
+    etag: str  # changes whenever the content is replaced
+    size: int
+    last_modified: dt.datetime
+
+
+class BlobStorage(dg.ConfigurableResource, ABC):
+    """Containers of blobs. Names use ``/`` as the folder separator."""
+
+    @abstractmethod
+    def list_blobs(self, container: str, prefix: str = "") -> list[BlobInfo]:
+        """Blobs whose name starts with ``prefix``, sorted by name."""
+
+    @abstractmethod
+    def info(self, container: str, name: str) -> Optional[BlobInfo]:
+        """The blob's properties, or None when it does not exist."""
+
+    @abstractmethod
+    def read(self, container: str, name: str) -> bytes: ...
+
+    @abstractmethod
+    def write(self, container: str, name: str, data: bytes) -> None:
+        """Create or atomically replace a blob."""
+
+    @abstractmethod
+    def delete(self, container: str, name: str, etag: Optional[str] = None) -> bool:
+        """Delete a blob; with ``etag``, only if it still has that etag. True if deleted."""
+
+    @abstractmethod
+    def location(self, container: str, name: str = "") -> str:
+        """Where a blob lives, for logs and UI metadata."""
+
+    def exists(self, container: str, name: str) -> bool:
+        return self.info(container, name) is not None
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in name.split("/")):
+        raise ValueError(f"invalid blob name {name!r}")
+
+
+class LocalBlobStorage(BlobStorage):
+    """Containers are folders under ``root`` (``$PDP_HOME``): ``root/<container>/<blob name>``."""
+
+    root: str = ".pdp"
+
+    def _path(self, container: str, name: str = "") -> Path:
+        if name:
+            _check_name(name)
+        return Path(self.root) / container / name
+
+    def _info(self, container: str, path: Path) -> BlobInfo:
+        st = path.stat()
+        name = path.relative_to(self._path(container)).as_posix()
+        return BlobInfo(
+            name=name,
+            etag=f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}",
+            size=st.st_size,
+            last_modified=dt.datetime.fromtimestamp(st.st_mtime, tz=dt.timezone.utc),
+        )
+
+    def list_blobs(self, container: str, prefix: str = "") -> list[BlobInfo]:
+        base = self._path(container)
+        if not base.is_dir():
+            return []
+        # Walk only the folder the prefix names: listing a week must not scan the whole lake.
+        folder, _, _ = prefix.rpartition("/")
+        start = base / folder if folder else base
+        found = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for f in filenames:
+                if f.startswith("."):  # temp files of writes in progress
+                    continue
+                path = Path(dirpath) / f
+                rel = path.relative_to(base).as_posix()
+                if rel.startswith(prefix):
+                    try:
+                        found.append(self._info(container, path))
+                    except FileNotFoundError:  # deleted while listing
+                        pass
+        return sorted(found)
+
+    def info(self, container: str, name: str) -> Optional[BlobInfo]:
+        path = self._path(container, name)
+        return self._info(container, path) if path.is_file() else None
+
+    def read(self, container: str, name: str) -> bytes:
+        path = self._path(container, name)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no blob {self.location(container, name)}") from None
+
+    def write(self, container: str, name: str, data: bytes) -> None:
+        path = self._path(container, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def delete(self, container: str, name: str, etag: Optional[str] = None) -> bool:
+        path = self._path(container, name)
+        if etag is not None:
+            current = self.info(container, name)
+            if current is None or current.etag != etag:
+                return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def location(self, container: str, name: str = "") -> str:
+        return str((Path(self.root) / container / name).resolve())
+
+
+class AzureBlobStorage(BlobStorage):
+    """Azure Blob Storage: a connection string, or an account URL with DefaultAzureCredential.
+
+    Uses the Blob API only (works against Azurite, which has no ADLS2/dfs endpoint).
+    """
+
+    connection_string: Optional[str] = None
+    account_url: Optional[str] = None
+
+    _client = PrivateAttr(default=None)
+    _known_containers: set = PrivateAttr(default_factory=set)
+
+    def _service(self):
+        if self._client is None:
+            from azure.storage.blob import BlobServiceClient
+
+            if self.connection_string:
+                self._client = BlobServiceClient.from_connection_string(self.connection_string)
+            elif self.account_url:
+                from azure.identity import DefaultAzureCredential
+
+                self._client = BlobServiceClient(self.account_url, credential=DefaultAzureCredential())
+            else:
+                raise dg.DagsterInvariantViolationError(
+                    "Azure storage needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL"
+                )
+        return self._client
+
+    def _container(self, container: str, create: bool = False):
+        client = self._service().get_container_client(container)
+        if create and container not in self._known_containers:
+            from azure.core.exceptions import ResourceExistsError
+
+            try:
+                client.create_container()
+            except ResourceExistsError:
+                pass
+            self._known_containers.add(container)
+        return client
+
+    @staticmethod
+    def _to_info(props) -> BlobInfo:
+        return BlobInfo(props.name, props.etag, props.size, props.last_modified)
+
+    def list_blobs(self, container: str, prefix: str = "") -> list[BlobInfo]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            blobs = self._container(container).list_blobs(name_starts_with=prefix or None)
+            return sorted(self._to_info(b) for b in blobs)
+        except ResourceNotFoundError:
+            return []
+
+    def info(self, container: str, name: str) -> Optional[BlobInfo]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._to_info(self._container(container).get_blob_client(name).get_blob_properties())
+        except ResourceNotFoundError:
+            return None
+
+    def read(self, container: str, name: str) -> bytes:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._container(container).download_blob(name).readall()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(f"no blob {self.location(container, name)}") from None
+
+    def write(self, container: str, name: str, data: bytes) -> None:
+        _check_name(name)
+        # A single put, or staged blocks committed at once: readers see old or new, never half.
+        self._container(container, create=True).upload_blob(name, data, overwrite=True)
+
+    def delete(self, container: str, name: str, etag: Optional[str] = None) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+        try:
+            self._container(container).delete_blob(name, **kwargs)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        return True
+
+    def location(self, container: str, name: str = "") -> str:
+        return f"{self._service().url.rstrip('/')}/{container}/{name}"

@@ -1,0 +1,49 @@
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pdp_assets.resources.storage import LocalBlobStorage
+
+REPO = Path(__file__).resolve().parent.parent
+OUTPUT = REPO / "test-output"  # screenshots and other artefacts tests leave for people
+
+HEADER = "sample_id,test_date,result,viral_load\n"
+
+
+def csv_bytes(*rows: str, header: str = HEADER) -> bytes:
+    return (header + "".join(r + "\n" for r in rows)).encode()
+
+
+@pytest.fixture
+def storage(tmp_path) -> LocalBlobStorage:
+    return LocalBlobStorage(root=str(tmp_path / "pdp"))
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+@pytest.fixture
+def pdp_env(tmp_path, monkeypatch):
+    """PDP_HOME and DAGSTER_HOME in a temporary folder, local storage."""
+    home = tmp_path / "pdp"
+    monkeypatch.setenv("PDP_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    monkeypatch.delenv("PDP_STORAGE", raising=False)
+    monkeypatch.delenv("PDP_ENV", raising=False)
+    return home
+
+
+def pytest_configure(config):
+    OUTPUT.mkdir(exist_ok=True)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
