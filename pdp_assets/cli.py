@@ -226,6 +226,20 @@ def demo(files, rows):
     click.echo("Open the UI      : make ui   (then http://127.0.0.1:3000)")
 
 
+@main.group()
+def bench():
+    """Benchmarks that print figures side by side (see docs/PERFORMANCE.md)."""
+
+
+@bench.command("lab")
+@click.option("--rows", default=1_000_000, show_default=True, help="rows in the generated lab CSV")
+def bench_lab(rows):
+    """Lab ingest vs the seed's way (Pydantic per row) vs the floor (CSV -> one Parquet)."""
+    from pdp_assets.bench import bench_lab as run
+
+    run(rows, echo=click.echo)
+
+
 @main.command()
 @click.option("--port", default=3000, show_default=True)
 def ui(port):
