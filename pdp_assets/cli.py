@@ -160,10 +160,10 @@ def quarantine_reingest(fixed, resolves):
 def ingest():
     """Evaluate the landing, deletion and lake sensors once and run what they request, now,
     on the instance at $DAGSTER_HOME. Exits non-zero if any run fails."""
-    from pdp_assets.definitions import defs
+    from pdp_assets.definitions import build_definitions
     from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
 
-    summary = evaluate_and_run(defs, _instance(), LAB_SENSORS, echo=click.echo)
+    summary = evaluate_and_run(build_definitions(), _instance(), LAB_SENSORS, echo=click.echo)
     for sensor, reason in summary.skipped.items():
         click.echo(f"{sensor}: {reason}")
     if summary.failed:
@@ -174,12 +174,12 @@ def ingest():
 @click.option("--out", type=click.Path(dir_okay=False), help="also copy the export to this local file")
 def export(out):
     """Refresh data/final_cdc_export.csv from the lake (a lab_cdc_export materialization)."""
-    from pdp_assets.definitions import defs
+    from pdp_assets.definitions import build_definitions
     from pdp_assets.lab_results import lake
     from pdp_assets.partitions import weekly_partitions
 
     last_week = weekly_partitions.get_last_partition_key()
-    result = defs.resolve_job_def("lab_export_job").execute_in_process(
+    result = build_definitions().resolve_job_def("lab_export_job").execute_in_process(
         instance=_instance(), partition_key=last_week, raise_on_error=False
     )
     if not result.success:

@@ -24,6 +24,7 @@ VALID_ROWS = dg.AssetKey("lab_valid_rows")
 QUARANTINE = dg.AssetKey("lab_quarantine")
 
 # Check names
+READABLE_CSV = "readable_csv"
 ROWS_ACCOUNTED = "rows_accounted"
 VALID_ROWS_SCHEMA = "valid_rows_schema"
 QUARANTINE_EXPLAINED = "every_row_has_a_reason"
@@ -69,6 +70,8 @@ def _today() -> dt.date:
         ),
     ],
     check_specs=[
+        dg.AssetCheckSpec(READABLE_CSV, asset=RAW_UPLOADS, partitions_def=upload_partitions,
+                          description="The upload could be read as a CSV (a binary file cannot)"),
         dg.AssetCheckSpec(ROWS_ACCOUNTED, asset=VALID_ROWS, blocking=True, partitions_def=upload_partitions,
                           description="rows read = rows valid + rows quarantined"),
         dg.AssetCheckSpec(VALID_ROWS_SCHEMA, asset=VALID_ROWS, blocking=True, partitions_def=upload_partitions,
@@ -100,6 +103,15 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
             "duplicate_of": report.duplicate_of or "",
             "landing_removed": report.landing_removed,
         },
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key=RAW_UPLOADS,
+                check_name=READABLE_CSV,
+                passed=not (report.validation and report.validation.rejected),
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"notes": "\n".join(report.notes)},
+            )
+        ],
     )
     result = report.validation
     valid = result.valid if result else pl.DataFrame(schema=lake.LAKE_SCHEMA)

@@ -26,6 +26,7 @@ class ValidationResult:
     quarantine: pl.DataFrame  # the file's columns as uploaded + pipeline_error, source_file, row_number
     rows_read: int
     notes: list[str] = field(default_factory=list)  # file-level findings, for the run log
+    rejected: bool = False  # the file could not be read as CSV at all
 
     @property
     def rows_valid(self) -> int:
@@ -91,9 +92,10 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
     try:
         raw, parse_problems, notes = read_upload(data)
     except ValueError as e:
-        reason = f"file rejected: {e}"
-        quarantine = pl.DataFrame({ERROR: [reason], SOURCE: [source_file], ROW: [0]})
-        return ValidationResult(_empty_valid(), quarantine, rows_read=0, notes=[reason])
+        # No rows can be read from it: the reason goes to the run's log and the raw-upload
+        # check; its bytes stay in the archive.
+        empty = pl.DataFrame(schema={ERROR: pl.String, SOURCE: pl.String, ROW: pl.Int64})
+        return ValidationResult(_empty_valid(), empty, rows_read=0, notes=[f"file rejected: {e}"], rejected=True)
 
     # Header names are matched loosely (" Sample_ID " -> sample_id); values keep what was typed.
     names = {c: c.strip().lower() for c in raw.columns}

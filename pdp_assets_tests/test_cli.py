@@ -1,0 +1,103 @@
+"""The operator command, run as an operator would, on local storage and a real instance."""
+
+import datetime as dt
+import io
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from pdp_assets.cli import main, safe_blob_name
+from pdp_assets.definitions import storage_resource
+from pdp_assets.lab_results import lake
+from pdp_assets_tests.conftest import csv_bytes
+
+
+@pytest.fixture
+def pdp(pdp_env):
+    runner = CliRunner()
+
+    def invoke(*args, ok=True):
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result.output
+
+    return invoke
+
+
+def test_safe_blob_name():
+    now = dt.datetime(2026, 1, 2, 3, 4, 5, 6)
+    assert safe_blob_name("../../etc/pass wd;rm.CSV", now) == "20260102T030405000006_pass_wd_rm.csv"
+    assert safe_blob_name("C:\\x\\..\\.csv", now) == "20260102T030405000006_C_x.csv"
+    assert safe_blob_name("...csv", now) == "20260102T030405000006_upload.csv"
+
+
+def test_help_documents_every_command(pdp):
+    text = pdp("--help")
+    for command in ("upload", "ingest", "quarantine", "delete-request", "export", "demo", "ui", "bench"):
+        assert command in text
+    assert "reingest" in pdp("quarantine", "--help")
+
+
+def test_upload_fix_quarantine_and_reingest_round_trip(pdp, tmp_path):
+    src = tmp_path / "partner file.csv"
+    src.write_bytes(csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-02,Positive,7", "A3,2024-01-03,NEG,-1"))
+    assert "uploaded" in pdp("upload", str(src))
+    pdp("ingest")
+    storage = storage_resource()
+
+    listing = pdp("quarantine", "list")
+    name = listing.split("\t")[0]
+    assert "2 rows" in listing and "partner_file" in name
+
+    shown = pl.read_csv(io.StringIO(pdp("quarantine", "show", name)), infer_schema=False)
+    fixed = shown.with_columns(
+        pl.when(pl.col("result") == "Positive").then(pl.lit("POS")).otherwise("result").alias("result")
+    )  # A3's negative load stays wrong
+    fixed_path = tmp_path / name
+    fixed.write_csv(fixed_path)
+    out = pdp("quarantine", "reingest", str(fixed_path))
+    assert f"removed quarantine file {name}" in out
+    pdp("ingest")
+
+    assert sorted(r[0] for r in lake.read_lake(storage).rows()) == ["A1", "A2"]
+    (still_bad,) = storage.list_blobs(lake.QUARANTINE)
+    requarantined = pl.read_csv(storage.read(lake.QUARANTINE, still_bad.name), infer_schema=False)
+    assert requarantined["sample_id"].to_list() == ["A3"] and "negative" in requarantined["pipeline_error"][0]
+
+
+def test_delete_request_is_checked_before_it_is_filed(pdp, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sample_id,when\nA1,2024-01-01\n")
+    assert "missing column(s) test_date" in pdp("delete-request", str(bad), ok=False)
+    good = tmp_path / "good.csv"
+    good.write_text("sample_id,test_date\nA1,2024-01-01\n")
+    assert "filed 1 record(s)" in pdp("delete-request", str(good))
+    assert len(storage_resource().list_blobs(lake.DELETION_REQUESTS)) == 1
+
+
+def test_upload_refuses_what_is_not_a_csv_file(pdp, tmp_path):
+    assert "no such file" in pdp("upload", str(tmp_path / "missing.csv"), ok=False)
+    (tmp_path / "x.xlsx").write_bytes(b"PK")
+    assert "only .csv files" in pdp("upload", str(tmp_path / "x.xlsx"), ok=False)
+
+
+def test_ingest_fails_loudly_when_a_run_fails(pdp, monkeypatch):
+    storage = storage_resource()
+    storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5"))
+
+    def broken(*args, **kwargs):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr("pdp_assets.lab_results.assets.ingest_upload", broken)
+    assert "run(s) failed" in pdp("ingest", ok=False)
+    assert storage.exists(lake.LANDING, "a.csv")  # nothing lost
+
+
+def test_demo_then_export(pdp, tmp_path):
+    out = pdp("demo", "--files", "2", "--rows", "300")
+    assert "lab results lake" in out and "make ui" in out
+    target = tmp_path / "export.csv"
+    assert "export:" in pdp("export", "--out", str(target))
+    export = pl.read_csv(target)
+    assert export.height == lake.read_lake(storage_resource()).height > 0

@@ -1,0 +1,135 @@
+"""The Definitions load, and the lab pipeline runs in process through its jobs and sensors."""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from pdp_assets.definitions import build_definitions
+from pdp_assets.lab_results import lake
+from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
+from pdp_assets_tests.conftest import csv_bytes
+
+LAB_ASSETS = {"lab_raw_uploads", "lab_valid_rows", "lab_quarantine", "lab_results", "lab_cdc_export", "lab_deletions"}
+
+
+@pytest.fixture
+def defs(pdp_env):
+    return build_definitions()
+
+
+@pytest.fixture
+def storage(defs):
+    return defs.resources["storage"]
+
+
+def test_definitions_load_and_every_asset_is_partitioned_and_checked(defs):
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert LAB_ASSETS <= keys
+    checked = {c.asset_key.to_user_string() for c in graph.asset_check_keys}
+    for key in keys:
+        assert graph.get(dg.AssetKey(key)).partitions_def is not None, key
+    assert {"lab_raw_uploads", "lab_valid_rows", "lab_quarantine", "lab_results", "lab_deletions"} <= checked
+    blocking = {c.name for c in graph.asset_check_keys if graph.get_check_spec(c).blocking}
+    assert {"lake_schema", "unique_sample_id", "dates_inside_week", "rows_accounted"} <= blocking
+
+
+def test_storage_is_chosen_by_environment(pdp_env, monkeypatch):
+    from pdp_assets.resources.storage import AzureBlobStorage, LocalBlobStorage
+
+    assert isinstance(build_definitions().resources["storage"], LocalBlobStorage)
+    monkeypatch.setenv("PDP_ENV", "cloud")
+    assert isinstance(build_definitions().resources["storage"], AzureBlobStorage)
+    monkeypatch.setenv("PDP_STORAGE", "local")  # one system switched back on its own
+    assert isinstance(build_definitions().resources["storage"], LocalBlobStorage)
+    monkeypatch.setenv("PDP_STORAGE", "s3")
+    with pytest.raises(dg.DagsterInvariantViolationError, match="PDP_STORAGE='s3'"):
+        build_definitions()
+
+
+def test_upload_to_lake_to_export_through_sensors_and_jobs(defs, storage, instance):
+    storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-03,NEG,0", "A3,2024-01-03,Positive,1"))
+    storage.write(lake.LANDING, "b.csv", csv_bytes("A1,2024-01-01,NEG,0", "B1,2024-02-05,POS,12"))
+    summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+    assert [r.job for r in summary.runs] == ["lab_intake_job", "lab_intake_job", "lab_lake_job"]
+    assert not summary.failed
+
+    intake = instance.get_latest_materialization_event(dg.AssetKey("lab_valid_rows")).asset_materialization
+    assert intake.partition.startswith("b.csv@")
+    meta = {k: v.value for k, v in intake.metadata.items()}
+    assert (meta["rows_read"], meta["rows_valid"], meta["rows_quarantined"]) == (2, 2, 0)
+
+    lake_run = instance.get_run_by_id(summary.runs[-1].run_id)
+    assert lake_run.tags["dagster/asset_partition_range_start"] == "2024-01-01"
+    assert lake_run.tags["dagster/asset_partition_range_end"] == "2024-02-05"
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("lab_results"), n) for n in ("lake_schema", "unique_sample_id", "dates_inside_week")]
+    )
+    assert len(checks) == 3 and all(c.status.value == "SUCCEEDED" for c in checks.values())
+    for c in checks.values():
+        assert c.event.asset_check_evaluation.passed
+
+    export = pl.read_csv(storage.read(lake.DATA, lake.EXPORT_BLOB), infer_schema=False)
+    # b.csv arrived later: its A1 wins; newest test first
+    assert export.rows() == [("B1", "2024-02-05", "POS", "12"), ("A2", "2024-01-03", "NEG", "0"), ("A1", "2024-01-01", "NEG", "0")]
+
+    # Nothing new: every sensor skips, no run.
+    again = evaluate_and_run(defs, instance, LAB_SENSORS)
+    assert again.runs == [] and set(again.skipped) == set(LAB_SENSORS)
+
+
+def test_blocking_checks_keep_bad_lake_data_out_of_the_export(defs, storage, instance):
+    week = "2024-01-01"
+    bad = pl.DataFrame(
+        {"sample_id": ["X1", "X1"], "test_date": [dt.date(2024, 1, 1), dt.date(2024, 2, 1)],
+         "result": ["POS", "POS"], "viral_load": [1, -1]},
+    )
+    storage.write(lake.ARCHIVE, lake.slice_blob(week, dt.datetime(2024, 1, 2), "0" * 16), lake.to_parquet(bad))
+    result = defs.resolve_job_def("lab_lake_job").execute_in_process(
+        instance=instance, partition_key=week, raise_on_error=False
+    )
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {"lake_schema": False, "unique_sample_id": True, "dates_inside_week": False}
+    # unique_sample_id passes: the rebuild keeps one row per id, the later one
+    assert not storage.exists(lake.DATA, lake.EXPORT_BLOB)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {dg.AssetKey("lab_results")}
+
+
+def test_deletion_request_removes_records_everywhere_and_logs_it(defs, storage, instance):
+    storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-03,NEG,0", "A3,2024-01-03,bad,1"))
+    evaluate_and_run(defs, instance, LAB_SENSORS)
+    storage.write(lake.DELETION_REQUESTS, "del.csv", b"sample_id,test_date\nA1,2024-01-01\nA3,2024-01-03\nZZ9,2024-01-02\n")
+    summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+    assert [r.job for r in summary.runs] == ["lab_deletion_job", "lab_lake_job"] and not summary.failed
+
+    assert [r[0] for r in lake.read_lake(storage).rows()] == ["A2"]
+    assert b"A1" not in storage.read(lake.DATA, lake.EXPORT_BLOB)
+    for container in (lake.ARCHIVE, lake.QUARANTINE):
+        for blob in storage.list_blobs(container):
+            data = storage.read(container, blob.name)
+            assert b"A1," not in data and b"A3," not in data, f"{container}/{blob.name}"
+    (log_blob,) = storage.list_blobs(lake.LOGS, "deletion_")
+    log = pl.read_csv(storage.read(lake.LOGS, log_blob.name), infer_schema=False)
+    status = dict(zip(log["sample_id"], log["status"]))
+    assert status == {"A1": "deleted", "A3": "deleted", "ZZ9": "not_found"}
+    where = dict(zip(log["sample_id"], log["removed_from"]))
+    assert "data/year=2024/week=01/data.parquet" in where["A1"] and "archive/raw/" in where["A1"]
+    assert "quarantine/" in where["A3"]
+    assert not storage.list_blobs(lake.DELETION_REQUESTS)
+
+
+def test_a_malformed_deletion_request_is_kept_with_a_reason(defs, storage, instance):
+    storage.write(lake.DELETION_REQUESTS, "bad.csv", b"id,date\nA1,2024-01-01\n")
+    summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+    assert [r.job for r in summary.runs] == ["lab_deletion_job"]
+    assert storage.exists(lake.DELETION_REQUESTS, "bad.csv")  # kept for a person to fix
+    (log_blob,) = storage.list_blobs(lake.LOGS, "deletion_")
+    assert b"missing column(s) sample_id, test_date" in storage.read(lake.LOGS, log_blob.name)
+    check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("lab_deletions"), "every_id_accounted")]
+    )
+    assert not next(iter(check.values())).event.asset_check_evaluation.passed
