@@ -201,7 +201,7 @@ def demo(files, rows):
     import polars as pl
 
     from pdp_assets.lab_results import lake
-    from pdp_assets.lab_results.demo import lab_results_csv
+    from pdp_assets.lab_results.demo import deletion_request_csv, lab_results_csv
 
     storage = _storage()
     today = dt.date.today()
@@ -210,6 +210,13 @@ def demo(files, rows):
         storage.write(lake.LANDING, name, lab_results_csv(rows, today - dt.timedelta(days=120), 120, seed=i))
         click.echo(f"generated {name}: {rows} rows -> {storage.location(lake.LANDING, name)}")
     ctx = click.get_current_context()
+    ctx.invoke(ingest)
+
+    # Show the deletion flow too: two stored records, and one id that does not exist.
+    stored = lake.read_lake(storage).head(2)
+    pairs = [(s, str(d)) for s, d in stored.select("sample_id", "test_date").iter_rows()] + [("NO-SUCH-ID", str(today))]
+    storage.write(lake.DELETION_REQUESTS, "demo_deletion_request.csv", deletion_request_csv(pairs))
+    click.echo(f"filed a deletion request for {len(pairs)} record(s)")
     ctx.invoke(ingest)
 
     weeks = lake.lake_weeks(storage)
@@ -222,6 +229,7 @@ def demo(files, rows):
     click.echo(f"lab results lake : {lake_rows} rows in {len(weeks)} weeks at {storage.location(lake.DATA)}")
     click.echo(f"quarantine       : {sum(quarantined)} rows in {len(quarantined)} files (pdp quarantine list)")
     click.echo(f"CDC export       : {storage.location(lake.DATA, lake.EXPORT_BLOB)}")
+    click.echo(f"logs             : {storage.location(lake.LOGS)} (execution_*, lake_*, deletion_*)")
     click.echo(f"Dagster instance : {os.environ['DAGSTER_HOME']}")
     click.echo("Open the UI      : make ui   (then http://127.0.0.1:3000)")
 

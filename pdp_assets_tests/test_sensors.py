@@ -78,3 +78,20 @@ def test_lake_sensor_requests_one_run_over_the_touched_weeks(instance):
     # The cursor moves past what it saw: the next tick asks for nothing.
     later = lab_lake_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
     assert later.run_requests == []
+
+
+def test_lake_sensor_pages_without_skipping_weeks(instance, monkeypatch):
+    monkeypatch.setattr("pdp_assets.lab_results.sensors.LAKE_SENSOR_PAGE", 2)
+    for key, week in [("lab_valid_rows", "2024-01-01"), ("lab_deletions", "2024-06-03"),
+                      ("lab_valid_rows", "2024-01-08"), ("lab_valid_rows", "2024-01-15"),
+                      ("lab_deletions", "2024-06-10")]:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=key, metadata={"weeks": dg.MetadataValue.json([week])})
+        )
+    ranges, cursor = [], None
+    for _ in range(4):
+        result = lab_lake_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        cursor = result.cursor
+        ranges += [(r.partition_key_range.start, r.partition_key_range.end) for r in result.run_requests]
+    # first page: the two oldest of each key, up to the 2nd valid-rows record; then the rest
+    assert ranges == [("2024-01-01", "2024-06-03"), ("2024-01-15", "2024-06-10")]

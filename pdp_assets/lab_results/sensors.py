@@ -32,6 +32,7 @@ lab_export_job = dg.define_asset_job(
 )
 
 MAX_FILES_PER_TICK = 500
+LAKE_SENSOR_PAGE = 5_000
 
 
 def new_blob_requests(
@@ -79,15 +80,20 @@ def lab_deletion_sensor(context: dg.SensorEvaluationContext, storage: BlobStorag
 def lab_lake_sensor(context: dg.SensorEvaluationContext):
     """After uploads or deletions touch weeks, one single-run backfill over those weeks."""
     after = int(context.cursor or 0)
-    latest, weeks = after, set()
+    records = []
     for key in (VALID_ROWS, lab_deletions.key):
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=10_000, ascending=True
-        ).records
-        for record in records:
-            latest = max(latest, record.storage_id)
-            touched = record.asset_materialization.metadata.get("weeks")
-            weeks.update(touched.value if touched else [])
+        page = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=LAKE_SENSOR_PAGE, ascending=True
+        )
+        records.append(page.records)
+    # With a full page of one key, stop at its last record so nothing after it is skipped.
+    latest = min((r[-1].storage_id for r in records if len(r) == LAKE_SENSOR_PAGE), default=None)
+    weeks = set()
+    seen = [rec for page in records for rec in page if latest is None or rec.storage_id <= latest]
+    for record in seen:
+        touched = record.asset_materialization.metadata.get("weeks")
+        weeks.update(touched.value if touched else [])
+    latest = max([after] + [rec.storage_id for rec in seen])
     if not weeks:
         return dg.SensorResult(skip_reason=dg.SkipReason("no week touched since the last lake run"), cursor=str(latest))
     first, last = min(weeks), max(weeks)
