@@ -11,17 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pdp_assets.lab_results import assets as lab_assets
-from pdp_assets.lab_results.checks import lake_checks
-from pdp_assets.lab_results.sensors import (
-    lab_deletion_job,
-    lab_deletion_sensor,
-    lab_export_job,
-    lab_intake_job,
-    lab_lake_job,
-    lab_lake_sensor,
-    lab_landing_sensor,
-)
+from pdp_assets.lab_results.definitions import defs as lab_defs
 from pdp_assets.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
 
 
@@ -46,12 +36,10 @@ def storage_resource() -> BlobStorage:
 
 
 def build_definitions() -> dg.Definitions:
-    return dg.Definitions(
-        assets=dg.load_assets_from_modules([lab_assets]),
-        asset_checks=lake_checks,
-        jobs=[lab_intake_job, lab_deletion_job, lab_lake_job, lab_export_job],
-        sensors=[lab_landing_sensor, lab_deletion_sensor, lab_lake_sensor],
-        resources={"storage": storage_resource()},
+    """Each source's definitions, merged, with every resource bound here."""
+    return dg.Definitions.merge(
+        lab_defs,
+        dg.Definitions(resources={"storage": storage_resource()}),
     )
 
 
