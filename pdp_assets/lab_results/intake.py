@@ -110,11 +110,14 @@ def _stage(storage: BlobStorage, data: bytes, facts: dict, report: IntakeReport,
 
     landed_at = dt.datetime.fromisoformat(facts["landed_at"])
     by_week = result.valid.with_columns(week=pl.col("test_date").dt.truncate("1w"))
-    written = set()
-    for (monday,), rows in by_week.partition_by("week", as_dict=True, include_key=False).items():
-        wk = week_key(monday)
-        storage.write(lake.ARCHIVE, lake.slice_blob(wk, landed_at, uid), lake.to_parquet(rows))
-        written.add(wk)
+    weeks = {week_key(monday): rows for (monday,), rows in by_week.partition_by("week", as_dict=True).items()}
+
+    def write_slice(wk: str) -> None:
+        blob = lake.slice_blob(wk, landed_at, uid)
+        storage.write(lake.ARCHIVE, blob, lake.to_parquet(lake.staged_rows(weeks[wk])))
+
+    lake.per_week(write_slice, weeks)
+    written = set(weeks)
     # A re-run under changed rules may stage fewer weeks: drop this upload's stale slices.
     for wk in set(facts.get("weeks", [])) - written:
         storage.delete(lake.ARCHIVE, lake.slice_blob(wk, landed_at, uid))

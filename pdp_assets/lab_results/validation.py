@@ -122,7 +122,7 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
 
     # Same sample_id with different values in one file: which one is meant is a human decision.
     ok = stripped.join(reasons, on=_ROW_INDEX, how="anti") if reasons.height else stripped
-    if not missing and ok.height:
+    if not missing and ok.height and ok["sample_id"].n_unique() < ok.height:
         conflicts = (
             ok.group_by("sample_id")
             .agg(pl.col(_ROW_INDEX), pl.struct("test_date", "result", "viral_load").n_unique().alias("n"))

@@ -1,0 +1,177 @@
+"""``pdp bench lab``: this pipeline's lab ingest side by side with the seed's way and the floor.
+
+All three read the same generated CSV, written once:
+- pipeline: exactly what production runs on local storage: ``intake.ingest_upload`` (archive,
+  validate, quarantine, stage weekly slices) then ``lake.rebuild_week`` for every week it staged;
+- seed:     Polars reads strings, a Pydantic model validates row by row in Python, one Parquet
+  file per (calendar year, ISO week) plus a quarantine CSV, as the seed pipeline did;
+- floor:    read the CSV, write one Parquet file: no validation, no partitioning;
+- weekly floor: read, split by ISO week, one Parquet file per week: what any weekly lake
+  must at least do (shown for context; the target is against the plain floor).
+
+Timings are printed, never asserted: they depend on the machine.
+"""
+
+import datetime as dt
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import polars as pl
+from pydantic import BaseModel, Field, ValidationError
+
+from pdp_assets.lab_results import intake, lake
+from pdp_assets.lab_results.demo import lab_results_csv
+from pdp_assets.resources.storage import LocalBlobStorage
+
+FIRST_DAY = dt.date(2020, 1, 6)
+LAST_DAY = dt.date(2026, 6, 30)
+SEED = 7
+TARGET_SPEEDUP = 10.0  # pipeline at least this many times faster than the seed's way
+TARGET_FLOOR = 3.0  # pipeline at most this many times slower than the floor
+
+Echo = Callable[[str], object]
+
+
+@dataclass
+class Accounting:
+    read: int
+    valid: int
+    quarantined: int
+    weeks: int
+
+
+Run = Callable[[Path], tuple[float, Accounting]]  # work in a temp folder -> (seconds, rows)
+
+
+def _best(repeat: int, run: Run) -> tuple[float, Accounting]:
+    """Best time of ``repeat`` runs, each in a fresh temp folder (no state carried over)."""
+    best, counts = float("inf"), None
+    for _ in range(max(1, repeat)):
+        with tempfile.TemporaryDirectory(prefix="pdp-bench-") as tmp:
+            seconds, counts = run(Path(tmp))
+            best = min(best, seconds)
+    return best, counts
+
+
+def run_pipeline(csv: bytes, tmp: Path, today: dt.date) -> tuple[float, Accounting]:
+    """Production's path; the landing blob is put before the clock starts (that is the upload)."""
+    storage = LocalBlobStorage(root=str(tmp / "pdp"))
+    name = "bench_lab.csv"
+    storage.write(lake.LANDING, name, csv)
+    key = intake.partition_key(name, storage.info(lake.LANDING, name).etag)
+
+    start = time.perf_counter()
+    report = intake.ingest_upload(storage, key, today)
+    changes = [lake.rebuild_week(storage, wk) for wk in report.weeks]
+    elapsed = time.perf_counter() - start
+
+    written = sum(1 for c in changes if c.inserted or c.updated or c.removed)
+    return elapsed, Accounting(report.rows_read, report.rows_valid, report.rows_quarantined, written)
+
+
+class SeedRow(BaseModel):
+    """The seed's row model, re-implemented: lax Pydantic v2 parsing from strings."""
+
+    sample_id: str = Field(min_length=1)
+    test_date: dt.date
+    result: Literal["POS", "NEG", "N/A"]
+    viral_load: int = Field(ge=0)
+
+
+def run_seed(csv_path: Path, out: Path) -> tuple[float, Accounting]:
+    start = time.perf_counter()
+    frame = pl.read_csv(csv_path, infer_schema=False)
+    valid: list[dict] = []
+    invalid: list[dict] = []
+    for row in frame.iter_rows(named=True):
+        try:
+            valid.append(SeedRow(**row).model_dump())
+        except ValidationError as e:
+            reason = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            invalid.append({**row, "pipeline_error": reason})
+
+    good = pl.DataFrame(
+        valid, schema={"sample_id": pl.String, "test_date": pl.Date, "result": pl.String, "viral_load": pl.Int64}
+    )
+    # The seed's (wrong) partition: calendar year with ISO week number.
+    good = good.with_columns(year=pl.col("test_date").dt.year(), week=pl.col("test_date").dt.week())
+    weeks = good.partition_by("year", "week", as_dict=True, include_key=False)
+    for (year, week), rows in weeks.items():
+        folder = out / "data" / f"year={year}" / f"week={week:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        rows.write_parquet(folder / "data.parquet")
+    if invalid:
+        (out / "quarantine").mkdir(parents=True, exist_ok=True)
+        pl.DataFrame(invalid, infer_schema_length=None).write_csv(out / "quarantine" / "quarantine.csv")
+    return time.perf_counter() - start, Accounting(frame.height, len(valid), len(invalid), len(weeks))
+
+
+def run_floor(csv_path: Path, out: Path) -> tuple[float, Accounting]:
+    start = time.perf_counter()
+    # Strings, like the other two: inferring types would fail on the file's bad values.
+    frame = pl.read_csv(csv_path, infer_schema=False)
+    frame.write_parquet(out / "all.parquet")
+    return time.perf_counter() - start, Accounting(frame.height, frame.height, 0, 1)
+
+
+def run_floor_weekly(csv_path: Path, out: Path) -> tuple[float, Accounting]:
+    """The I/O floor of any weekly lake: read, split by ISO week, one Parquet file per week."""
+    start = time.perf_counter()
+    frame = pl.read_csv(csv_path, infer_schema=False).with_columns(
+        week=pl.col("test_date").str.to_date("%Y-%m-%d", strict=False).dt.truncate("1w")
+    )
+    weeks = frame.partition_by("week", as_dict=True, include_key=False)
+    for (monday,), rows in weeks.items():
+        rows.write_parquet(out / f"{monday}.parquet")
+    return time.perf_counter() - start, Accounting(frame.height, frame.height, 0, len(weeks))
+
+
+def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
+    """Time the three contenders on one generated file and print a table and the targets."""
+    today = dt.datetime.now(dt.timezone.utc).date()
+    days = (LAST_DAY - FIRST_DAY).days + 1
+    with tempfile.TemporaryDirectory(prefix="pdp-bench-") as tmp:
+        csv = lab_results_csv(rows, FIRST_DAY, days, seed=SEED)
+        csv_path = Path(tmp) / "bench_lab.csv"
+        csv_path.write_bytes(csv)
+        echo(
+            f"lab ingest bench: {rows:,} rows ({len(csv) / 1e6:.1f} MB CSV), {FIRST_DAY} .. {LAST_DAY},"
+            f" {os.cpu_count()} cores, best of {max(1, repeat)}"
+        )
+
+        pipe_s, pipe = _best(repeat, lambda out: run_pipeline(csv, out, today))
+        seed_s, seed = _best(repeat, lambda out: run_seed(csv_path, out))
+        floor_s, _ = _best(repeat, lambda out: run_floor(csv_path, out))
+        weekly_s, _ = _best(repeat, lambda out: run_floor_weekly(csv_path, out))
+
+    speedup, floor_ratio = seed_s / pipe_s, pipe_s / floor_s
+    table = [
+        ("pipeline (validate, quarantine, upsert)", pipe_s, "1.00x"),
+        ("seed's way (Pydantic per row)", seed_s, f"seed/pipeline = {speedup:.1f}x"),
+        ("floor (read CSV, write one Parquet)", floor_s, f"pipeline/floor = {floor_ratio:.1f}x"),
+        ("weekly floor (read, split, Parquet per week)", weekly_s, f"pipeline/weekly floor = {pipe_s / weekly_s:.1f}x"),
+    ]
+    width = max(len(n) for n, _, _ in table)
+    echo(f"{'contender':<{width}}  {'seconds':>8}  {'rows/s':>11}  vs pipeline")
+    for name, seconds, ratio in table:
+        echo(f"{name:<{width}}  {seconds:>8.2f}  {rows / seconds:>11,.0f}  {ratio}")
+    echo(
+        f"pipeline rows: read {pipe.read:,} = valid {pipe.valid:,} + quarantined {pipe.quarantined:,};"
+        f" weeks written {pipe.weeks}"
+    )
+    echo(
+        f"seed rows:     read {seed.read:,} = valid {seed.valid:,} + invalid {seed.quarantined:,};"
+        f" weeks written {seed.weeks} (calendar year + ISO week, no future-date or duplicate rules)"
+    )
+    echo(
+        f"targets: >= {TARGET_SPEEDUP:.0f}x the seed's way: {speedup:.1f}x {_met(speedup >= TARGET_SPEEDUP)};"
+        f" <= {TARGET_FLOOR:.0f}x the floor: {floor_ratio:.1f}x {_met(floor_ratio <= TARGET_FLOOR)}"
+    )
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
