@@ -27,7 +27,8 @@ def _home() -> Path:
 def _storage():
     from pdp_assets.definitions import storage_resource
 
-    return storage_resource()
+    # Outside a run, EnvVar fields (the Azure connection string) are resolved here.
+    return storage_resource().process_config_and_initialize()
 
 
 def _instance():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pdp_assets.lab_results.definitions import defs as lab_defs
+from pdp_assets.lab_results import definitions as lab_results
 from pdp_assets.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
 
 
@@ -38,7 +38,7 @@ def storage_resource() -> BlobStorage:
 def build_definitions() -> dg.Definitions:
     """Each source's definitions, merged, with every resource bound here."""
     return dg.Definitions.merge(
-        lab_defs,
+        lab_results.defs,
         dg.Definitions(resources={"storage": storage_resource()}),
     )
 

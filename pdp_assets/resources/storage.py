@@ -62,9 +62,10 @@ class LocalBlobStorage(BlobStorage):
 
     root: str = ".pdp"
 
-    def _path(self, container: str, name: str = "") -> Path:
-        if name:
-            _check_name(name)
+    def _path(self, container: str, name: Optional[str] = None) -> Path:
+        if name is None:
+            return Path(self.root) / container
+        _check_name(name)
         return Path(self.root) / container / name
 
     def _info(self, container: str, path: Path) -> BlobInfo:
@@ -137,7 +138,7 @@ class LocalBlobStorage(BlobStorage):
         return True
 
     def location(self, container: str, name: str = "") -> str:
-        return str((Path(self.root) / container / name).resolve())
+        return str((Path(self.root) / container / name).resolve())  # name may be "" (the container)
 
 
 class AzureBlobStorage(BlobStorage):
@@ -196,6 +197,7 @@ class AzureBlobStorage(BlobStorage):
     def info(self, container: str, name: str) -> Optional[BlobInfo]:
         from azure.core.exceptions import ResourceNotFoundError
 
+        _check_name(name)
         try:
             return self._to_info(self._container(container).get_blob_client(name).get_blob_properties())
         except ResourceNotFoundError:
@@ -204,6 +206,7 @@ class AzureBlobStorage(BlobStorage):
     def read(self, container: str, name: str) -> bytes:
         from azure.core.exceptions import ResourceNotFoundError
 
+        _check_name(name)
         try:
             return self._container(container).download_blob(name).readall()
         except ResourceNotFoundError:
@@ -218,6 +221,7 @@ class AzureBlobStorage(BlobStorage):
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
+        _check_name(name)
         kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
         try:
             self._container(container).delete_blob(name, **kwargs)

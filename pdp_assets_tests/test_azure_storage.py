@@ -1,0 +1,217 @@
+"""One blob-storage contract, run against local folders and a real Azurite blob server; and the
+lab pipeline end to end on Azurite, through its sensors and jobs."""
+
+import datetime as dt
+import io
+import uuid
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from pdp_assets.definitions import build_definitions
+from pdp_assets.lab_results import lake
+from pdp_assets.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
+from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
+from pdp_assets_tests.conftest import csv_bytes
+from pdp_assets_tests.servers import start_azurite, stop
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> str:
+    """One Azurite blob server for the test session; its connection string."""
+    process, connection_string = start_azurite(tmp_path_factory.mktemp("azurite"))
+    try:
+        yield connection_string
+    finally:
+        stop(process)
+
+
+@pytest.fixture(params=["local", pytest.param("azure", marks=pytest.mark.slow)])
+def blobs(request, tmp_path) -> BlobStorage:
+    if request.param == "local":
+        return LocalBlobStorage(root=str(tmp_path / "blobs"))
+    return AzureBlobStorage(connection_string=request.getfixturevalue("azurite"))
+
+
+@pytest.fixture
+def container() -> str:
+    """A fresh container name (Azurite is shared by the whole session)."""
+    return f"t-{uuid.uuid4().hex[:16]}"
+
+
+def names(infos) -> list[str]:
+    return [b.name for b in infos]
+
+
+def test_write_read_and_overwrite(blobs, container):
+    blobs.write(container, "a/b.csv", b"one")
+    assert blobs.read(container, "a/b.csv") == b"one"
+    blobs.write(container, "a/b.csv", b"second version")
+    assert blobs.read(container, "a/b.csv") == b"second version"
+    assert blobs.exists(container, "a/b.csv")
+    assert names(blobs.list_blobs(container)) == ["a/b.csv"]  # replaced, not added
+
+
+def test_list_is_sorted_and_filtered_by_prefix(blobs, container):
+    for name in ["c.txt", "a/sub/3.txt", "a0.txt", "b/2.txt", "a/1.txt"]:
+        blobs.write(container, name, name.encode())
+    assert names(blobs.list_blobs(container)) == ["a/1.txt", "a/sub/3.txt", "a0.txt", "b/2.txt", "c.txt"]
+    assert names(blobs.list_blobs(container, "a/")) == ["a/1.txt", "a/sub/3.txt"]
+    assert names(blobs.list_blobs(container, "a")) == ["a/1.txt", "a/sub/3.txt", "a0.txt"]
+    assert names(blobs.list_blobs(container, "a/s")) == ["a/sub/3.txt"]
+    assert blobs.list_blobs(container, "zzz") == []
+    assert blobs.list_blobs(f"{container}-missing") == []
+    (info,) = blobs.list_blobs(container, "b/")
+    assert info.size == len(b"b/2.txt")
+
+
+def test_info_describes_a_blob_and_is_none_when_missing(blobs, container):
+    assert blobs.info(container, "x.csv") is None
+    assert blobs.info(f"{container}-missing", "x.csv") is None
+    assert not blobs.exists(container, "x.csv")
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    blobs.write(container, "x.csv", b"12345")
+    info = blobs.info(container, "x.csv")
+    assert (info.name, info.size) == ("x.csv", 5)
+    assert info.etag and info.last_modified.tzinfo is not None and info.last_modified > before
+
+
+def test_etag_changes_on_overwrite(blobs, container):
+    blobs.write(container, "x.csv", b"same size")
+    first = blobs.info(container, "x.csv").etag
+    blobs.write(container, "x.csv", b"same size")  # even the same bytes are a new version
+    assert blobs.info(container, "x.csv").etag != first
+
+
+def test_delete_honours_the_etag(blobs, container):
+    blobs.write(container, "x.csv", b"v1")
+    stale = blobs.info(container, "x.csv").etag
+    blobs.write(container, "x.csv", b"v2")
+    assert blobs.delete(container, "x.csv", etag=stale) is False
+    assert blobs.read(container, "x.csv") == b"v2"  # a newer version is never deleted
+    current = blobs.info(container, "x.csv").etag
+    assert blobs.delete(container, "x.csv", etag=current) is True
+    assert blobs.info(container, "x.csv") is None
+
+
+def test_delete_of_a_missing_blob_returns_false(blobs, container):
+    assert blobs.delete(container, "nothing.csv") is False
+    assert blobs.delete(f"{container}-missing", "nothing.csv") is False
+    blobs.write(container, "x.csv", b"v1")
+    assert blobs.delete(container, "x.csv") is True
+    assert blobs.delete(container, "x.csv") is False
+    assert blobs.delete(container, "x.csv", etag="0x8D0000000000000") is False
+
+
+def test_reading_a_missing_blob_says_where(blobs, container):
+    blobs.write(container, "present.csv", b"x")  # the container exists; the blob does not
+    for where in [(container, "missing.csv"), (f"{container}-missing", "missing.csv")]:
+        with pytest.raises(FileNotFoundError) as raised:
+            blobs.read(*where)
+        assert blobs.location(*where) in str(raised.value)
+        assert "missing.csv" in str(raised.value)
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "/abs", "a//b", "a/../b", "a/./b", "a/"])
+def test_invalid_names_are_rejected(blobs, container, bad):
+    with pytest.raises(ValueError, match="invalid blob name"):
+        blobs.write(container, bad, b"x")
+    assert blobs.list_blobs(container) == []
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "/abs", "a//b", "a/../b"])
+def test_invalid_names_are_rejected_when_reading_and_deleting(blobs, container, bad):
+    blobs.write(container, "a/b", b"x")
+    for operation in (blobs.read, blobs.info, blobs.delete):
+        with pytest.raises(ValueError, match="invalid blob name"):
+            operation(container, bad)
+    assert names(blobs.list_blobs(container)) == ["a/b"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The lab pipeline on Azurite
+
+LAB_CONTAINERS = [lake.LANDING, lake.ARCHIVE, lake.QUARANTINE, lake.DATA, lake.LOGS, lake.DELETION_REQUESTS]
+
+
+@pytest.fixture
+def azure_env(azurite, tmp_path, monkeypatch) -> AzureBlobStorage:
+    """PDP_STORAGE=azure against Azurite, with its lab containers empty; PDP_HOME and DAGSTER_HOME
+    in tmp. Returns a storage on the same account, for the test's own reads and writes."""
+    monkeypatch.setenv("PDP_STORAGE", "azure")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_URL", raising=False)
+    monkeypatch.delenv("PDP_ENV", raising=False)
+    monkeypatch.setenv("PDP_HOME", str(tmp_path / "pdp"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "pdp" / "dagster"))
+    storage = AzureBlobStorage(connection_string=azurite)
+    for container in LAB_CONTAINERS:  # the lab's container names are fixed: start from empty
+        for blob in storage.list_blobs(container):
+            storage.delete(container, blob.name)
+    return storage
+
+
+@pytest.mark.slow
+def test_lab_pipeline_runs_on_azurite(azure_env):
+    storage = azure_env
+    defs = build_definitions()
+    assert isinstance(defs.resources["storage"], AzureBlobStorage)
+    upload = csv_bytes(
+        "A1,2024-01-01,POS,5",
+        "A2,2024-01-03,NEG,0",
+        "A3,2024-01-03,Positive,1",  # not a result code
+        "A4,2024-01-02,NEG,-1",  # negative viral load
+        "A5,2024-01-07,NEG,12",
+    )
+    storage.write(lake.LANDING, "lab.csv", upload)
+
+    with dg.instance_for_test() as instance:
+        summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+        assert [r.job for r in summary.runs] == ["lab_intake_job", "lab_lake_job"]
+        assert not summary.failed, summary.runs
+
+        def latest(asset: str) -> dg.AssetMaterialization:
+            return instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization
+
+        intake = latest("lab_valid_rows")
+        meta = {k: v.value for k, v in intake.metadata.items()}
+        assert (meta["rows_read"], meta["rows_valid"], meta["rows_quarantined"]) == (5, 3, 2)
+        # the asset metadata points into Azure, not at a local folder
+        assert latest("lab_quarantine").metadata["path"].value.startswith(storage.location(lake.QUARANTINE))
+
+    week = lake.lake_blob("2024-01-01")
+    assert week == "year=2024/week=01/data.parquet"
+    assert names(storage.list_blobs(lake.DATA, "year=")) == [week]
+    rows = pl.read_parquet(io.BytesIO(storage.read(lake.DATA, week))).sort("sample_id")
+    assert rows.select("sample_id", "result").rows() == [("A1", "POS"), ("A2", "NEG"), ("A5", "NEG")]
+    assert rows.filter(pl.col("sample_id") == "A1")["test_date"].item() == dt.date(2024, 1, 1)
+
+    (quarantined,) = storage.list_blobs(lake.QUARANTINE)
+    bad = pl.read_csv(io.BytesIO(storage.read(lake.QUARANTINE, quarantined.name)), infer_schema=False)
+    assert sorted(bad["sample_id"]) == ["A3", "A4"] and bad["pipeline_error"].str.len_chars().min() > 0
+
+    assert storage.list_blobs(lake.LANDING) == []  # removed, after the outputs were written
+    raw = [b.name for b in storage.list_blobs(lake.ARCHIVE, "raw/") if b.name.endswith("/lab.csv")]
+    assert len(raw) == 1 and storage.read(lake.ARCHIVE, raw[0]) == upload
+
+    export = pl.read_csv(io.BytesIO(storage.read(lake.DATA, lake.EXPORT_BLOB)), infer_schema=False)
+    assert sorted(export["sample_id"]) == ["A1", "A2", "A5"]
+    assert storage.list_blobs(lake.LOGS, "execution_")
+
+
+@pytest.mark.slow
+def test_operator_commands_work_on_azure(azure_env, tmp_path):
+    """pdp resolves the Azure connection string itself outside a run (EnvVar)."""
+    from click.testing import CliRunner
+
+    from pdp_assets.cli import main
+
+    src = tmp_path / "lab.csv"
+    src.write_bytes(csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-01,Positive,1"))
+    runner = CliRunner()
+    for args in (["upload", str(src)], ["ingest"], ["quarantine", "list"]):
+        result = runner.invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert "1 rows" in result.output
+    assert [r[0] for r in lake.read_lake(azure_env).rows()] == ["A1"]
