@@ -1,0 +1,1 @@
+"""Retail medallion on Spark: bronze (raw), silver (clean, enriched), gold (weekly analytics)."""
