@@ -1,0 +1,75 @@
+"""loads.yaml validation: errors name the file, the load and the field; nothing reaches SQL unchecked."""
+
+import pytest
+
+from pdp_assets.warehouse.config import CONFIG_PATH, WarehouseConfigError, load_config, parse_config
+
+GOOD = """
+loads:
+  - name: lab_results
+    source: {asset: lab_results, container: data, path: "{week_path}/data.parquet"}
+    target_table: LAB_RESULTS
+    merge_keys: [sample_id]
+"""
+
+
+def error(text: str) -> str:
+    with pytest.raises(WarehouseConfigError) as e:
+        parse_config(text, "loads.yaml")
+    return str(e.value)
+
+
+def test_the_shipped_file_is_valid():
+    cfg = load_config(CONFIG_PATH)
+    [lab] = cfg.enabled
+    assert (lab.name, lab.target_table, lab.stage, lab.merge_keys) == (
+        "lab_results", "LAB_RESULTS", "LAB_RESULTS_STAGE", ["SAMPLE_ID", "TEST_DATE"])
+    assert {load.name for load in cfg.loads} >= {"health_daily_metrics", "retail_gold_devices"}  # disabled examples
+
+
+def test_defaults():
+    [load] = parse_config(GOOD).loads
+    assert (load.stage, load.schema_drift, load.tolerance_percent, load.phases.audit, load.retry.max_retries) == (
+        "LAB_RESULTS_STAGE", "reject", 0.0, True, 3)
+
+
+@pytest.mark.parametrize("bad", ['LAB"; DROP TABLE X; --', "LAB RESULTS", "1LAB", "LAB.RESULTS"])
+def test_sql_cannot_be_injected_through_a_table_name(bad):
+    message = error(GOOD.replace("LAB_RESULTS", bad.replace('"', '\\"').join('""')))
+    assert message.startswith("loads.yaml: load 'lab_results', field 'target_table':")
+    assert "is not a plain Snowflake identifier" in message
+
+
+def test_sql_cannot_be_injected_through_a_key():
+    message = error(GOOD.replace("[sample_id]", "[\"sample_id = 1 OR 1\"]"))
+    assert "load 'lab_results', field 'merge_keys'" in message
+
+
+@pytest.mark.parametrize("change,where,says", [
+    (("target_table: LAB_RESULTS", "target_tabel: LAB_RESULTS"), "field 'target_tabel'", "Extra inputs"),
+    (("target_table: LAB_RESULTS", ""), "field 'target_table'", "Field required"),
+    (("{week_path}/data.parquet", "{wek}/data.parquet"), "field 'source.path'", "unknown field(s) ['wek']"),
+    (("{week_path}/data.parquet", "all/data.parquet"), "field 'source.path'", "names no week"),
+    (("{week_path}/data.parquet", "{week_path}/../x.parquet"), "field 'source.path'", "relative path"),
+    (("[sample_id]", "[]"), "field 'merge_keys'", "at least 1 item"),
+    (("name: lab_results", "name: Lab-Results"), "load 'Lab-Results', field 'name'", "lower-case"),
+    (("merge_keys: [sample_id]", "merge_keys: [sample_id]\n    tolerance_percent: -1"), "field 'tolerance_percent'", "greater than or equal to 0"),
+    (("merge_keys: [sample_id]", "merge_keys: [sample_id]\n    schema_drift: ignore"), "field 'schema_drift'", "'add' or 'reject'"),
+    (("merge_keys: [sample_id]", "merge_keys: [sample_id]\n    phases: {audit: maybe}"), "field 'phases.audit'", "boolean"),
+])
+def test_errors_name_the_file_the_load_and_the_field(change, where, says):
+    message = error(GOOD.replace(*change))
+    assert message.startswith("loads.yaml: ") and where in message and says in message, message
+
+
+def test_two_loads_cannot_share_a_name_or_a_table():
+    twice = GOOD + GOOD.split("loads:\n")[1]
+    assert "load name 'lab_results' is used twice" in error(twice)
+    other = twice.replace("name: lab_results", "name: other", 1)
+    assert "load 'lab_results': target_table 'LAB_RESULTS' is already a table of load 'other'" in error(other)
+
+
+def test_bad_yaml_and_a_missing_file(tmp_path):
+    assert error("loads: [").startswith("loads.yaml: not valid YAML")
+    with pytest.raises(WarehouseConfigError, match="nope.yaml: cannot be read"):
+        load_config(tmp_path / "nope.yaml")
