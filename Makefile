@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PDP_HOME ?= $(CURDIR)/.pdp
 export DAGSTER_HOME ?= $(PDP_HOME)/dagster
 
-.PHONY: install demo test ui bench clean
+.PHONY: install browser demo test ui bench clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -19,10 +19,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Debian's Chromium and ChromeDriver for the browser tests (no downloaded browser).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
+
 demo: install
 	$(BIN)/pdp demo
 
-test: install
+test: install browser
 	$(BIN)/pytest
 
 ui: install

@@ -17,8 +17,11 @@ lab_intake_job = dg.define_asset_job(
     description="Process one landing-zone upload.",
 )
 lab_deletion_job = dg.define_asset_job(
-    "lab_deletion_job", selection=[lab_deletions], partitions_def=deletion_partitions,
-    description="Honour one deletion request.",
+    "lab_deletion_job",
+    # By key: the warehouse asset is defined by the warehouse source, downstream of lab_deletions.
+    selection=dg.AssetSelection.assets("lab_deletions", "warehouse_lab_deletions"),
+    partitions_def=deletion_partitions,
+    description="Honour one deletion request in the lake, then in the warehouse.",
 )
 lab_lake_job = dg.define_asset_job(
     "lab_lake_job",
