@@ -194,43 +194,89 @@ def export(out):
         click.echo(f"copied to {out}")
 
 
+DEMO_WEEKS = 8  # the demo's window: the last 8 ISO weeks, the current one included
+
+
+def _run(defs, instance, job: str, first: str, last: str, run_config=None) -> None:
+    """One run of ``job`` over the weeks first..last, recorded on the instance (it shows in the UI)."""
+    from pdp_assets.runner import QUIET
+
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, tags=tags, run_config={**QUIET, **(run_config or {})}, raise_on_error=False
+    )
+    if not result.success:
+        raise click.ClickException(f"{job} run {result.run_id} for {first}..{last} failed; see it in the UI (make ui)")
+
+
 @main.command()
 @click.option("--files", default=3, show_default=True, help="lab CSV files to drop into the landing zone")
-@click.option("--rows", default=2000, show_default=True, help="rows per file")
-def demo(files, rows):
-    """Generate demo data, run every pipeline on it, and print a summary."""
+@click.option("--rows", default=2000, show_default=True, help="rows per lab file")
+@click.option("--retail-scale", default=0.05, show_default=True, help="retail data per week (1 = the seed's 50,000 transactions)")
+def demo(files, rows, retail_scale):
+    """Generate demo data for the last 8 weeks, run every pipeline on it, print a summary."""
+    import dagster as dg
     import polars as pl
 
+    from pdp_assets.definitions import build_definitions, pdp_home
+    from pdp_assets.health import demo as health_demo
+    from pdp_assets.health import store as health_store
     from pdp_assets.lab_results import lake
     from pdp_assets.lab_results.demo import deletion_request_csv, lab_results_csv
+    from pdp_assets.partitions import week_key, weekly_partitions
 
     storage = _storage()
     today = dt.date.today()
+    last = weekly_partitions.get_last_partition_key()
+    first = week_key(dt.date.fromisoformat(last) - dt.timedelta(weeks=DEMO_WEEKS - 1))
+    days = (today - dt.date.fromisoformat(first)).days + 1
+
+    # Lab results: files land, the sensors' runs validate, quarantine, build the lake and export.
     for i in range(files):
         name = f"demo_lab_{i + 1:02d}.csv"
-        storage.write(lake.LANDING, name, lab_results_csv(rows, today - dt.timedelta(days=120), 120, seed=i))
+        storage.write(lake.LANDING, name, lab_results_csv(rows, dt.date.fromisoformat(first), days, seed=i))
         click.echo(f"generated {name}: {rows} rows -> {storage.location(lake.LANDING, name)}")
     ctx = click.get_current_context()
     ctx.invoke(ingest)
-
-    # Show the deletion flow too: two stored records, and one id that does not exist.
+    # The deletion flow too: two stored records, and one id that does not exist.
     stored = lake.read_lake(storage).head(2)
     pairs = [(s, str(d)) for s, d in stored.select("sample_id", "test_date").iter_rows()] + [("NO-SUCH-ID", str(today))]
     storage.write(lake.DELETION_REQUESTS, "demo_deletion_request.csv", deletion_request_csv(pairs))
     click.echo(f"filed a deletion request for {len(pairs)} record(s)")
     ctx.invoke(ingest)
 
-    weeks = lake.lake_weeks(storage)
-    lake_rows = sum(lake.read_lake_week(storage, w).height for w in weeks)
+    # Health, retail and the warehouse: one run per pipeline over the demo weeks.
+    defs, instance = build_definitions(), _instance()
+    health_demo.write_demo_data(pdp_home() / "google", days=days)
+    for job, run_config in [
+        ("health_observe_job", None),
+        ("health_job", None),
+        ("retail_job", {"ops": {"retail_bronze": {"config": {"scale": retail_scale}}}}),
+    ]:
+        _run(defs, instance, job, first, last, run_config)
+        click.echo(f"{job}: {first} .. {last} in one run")
+    weeks = weekly_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
+    for job in sorted(j.name for j in defs.resolve_all_job_defs() if j.name.startswith("warehouse_")):
+        for week in weeks:  # a warehouse load takes one week window per run, as its drive table tracks
+            _run(defs, instance, job, week, week)
+        click.echo(f"{job}: {len(weeks)} week windows loaded")
+
+    lake_weeks = lake.lake_weeks(storage)
+    lake_rows = sum(lake.read_lake_week(storage, w).height for w in lake_weeks)
     quarantined = [
         pl.read_csv(storage.read(lake.QUARANTINE, b.name), infer_schema=False).height
         for b in storage.list_blobs(lake.QUARANTINE)
     ]
+    health_days = sum(health_store.read_week(storage, "daily_health_metrics", w, {}).height for w in weeks)
     click.echo("")
-    click.echo(f"lab results lake : {lake_rows} rows in {len(weeks)} weeks at {storage.location(lake.DATA)}")
+    click.echo(f"demo weeks       : {first} .. {last} ({DEMO_WEEKS} ISO weeks)")
+    click.echo(f"lab results lake : {lake_rows} rows in {len(lake_weeks)} weeks at {storage.location(lake.DATA)}")
     click.echo(f"quarantine       : {sum(quarantined)} rows in {len(quarantined)} files (pdp quarantine list)")
     click.echo(f"CDC export       : {storage.location(lake.DATA, lake.EXPORT_BLOB)}")
     click.echo(f"logs             : {storage.location(lake.LOGS)} (execution_*, lake_*, deletion_*)")
+    click.echo(f"health metrics   : {health_days} days at {storage.location(health_store.CONTAINER)}")
+    click.echo(f"retail lake      : {pdp_home() / 'retail'} (bronze, silver, gold)")
+    click.echo(f"warehouse        : {pdp_home() / 'warehouse'} (fakesnow; drive table PDP_LOAD_DRIVE)")
     click.echo(f"Dagster instance : {os.environ['DAGSTER_HOME']}")
     click.echo("Open the UI      : make ui   (then http://127.0.0.1:3000)")
 
@@ -245,6 +291,24 @@ def bench():
 def bench_lab(rows):
     """Lab ingest vs the seed's way (Pydantic per row) vs the floor (CSV -> one Parquet)."""
     from pdp_assets.bench import bench_lab as run
+
+    run(rows, echo=click.echo)
+
+
+@bench.command("retail")
+@click.option("--scale", default=1.0, show_default=True, help="data per week; 1 = the seed's 50,000 transactions")
+def bench_retail(scale):
+    """Bronze -> gold for one week: end-to-end time, peak memory, where the time goes."""
+    from pdp_assets.retail.bench import bench_retail as run
+
+    run(scale, echo=click.echo)
+
+
+@bench.command("warehouse")
+@click.option("--rows", default=100_000, show_default=True, help="rows in the loaded week window")
+def bench_warehouse(rows):
+    """Stage and MERGE rows/s into the local warehouse, and how the time splits."""
+    from pdp_assets.warehouse.bench import bench_warehouse as run
 
     run(rows, echo=click.echo)
 

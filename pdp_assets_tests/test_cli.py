@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from pdp_assets.cli import main, safe_blob_name
-from pdp_assets.definitions import storage_resource
+from pdp_assets.definitions import storage_resource, warehouse_resource
 from pdp_assets.lab_results import lake
 from pdp_assets_tests.conftest import csv_bytes
 
@@ -94,9 +94,16 @@ def test_ingest_fails_loudly_when_a_run_fails(pdp, monkeypatch):
     assert storage.exists(lake.LANDING, "a.csv")  # nothing lost
 
 
-def test_demo_then_export(pdp, tmp_path):
-    out = pdp("demo", "--files", "2", "--rows", "300")
+def test_demo_runs_every_pipeline_then_export(pdp, tmp_path):
+    out = pdp("demo", "--files", "2", "--rows", "300", "--retail-scale", "0.01")
     assert "lab results lake" in out and "make ui" in out
+    for job in ("health_job", "retail_job", "warehouse_lab_results_job", "warehouse_health_daily_metrics_job",
+                "warehouse_retail_gold_devices_job"):
+        assert job in out
+    # The lab lake reached the warehouse, one row per stored record.
+    with warehouse_resource().connect() as conn:
+        loaded = conn.cursor().execute("SELECT COUNT(*) FROM LAB_RESULTS").fetchone()[0]
+    assert loaded == lake.read_lake(storage_resource()).height > 0
     target = tmp_path / "export.csv"
     assert "export:" in pdp("export", "--out", str(target))
     export = pl.read_csv(target)

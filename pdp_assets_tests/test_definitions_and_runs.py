@@ -30,8 +30,8 @@ def test_definitions_load_and_every_asset_is_partitioned_and_checked(defs):
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert LAB_ASSETS <= keys
     checked = {c.asset_key.to_user_string() for c in graph.asset_check_keys}
-    for key in keys:
-        assert graph.get(dg.AssetKey(key)).partitions_def is not None, key
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).partitions_def is not None, key
     assert {"lab_raw_uploads", "lab_valid_rows", "lab_quarantine", "lab_results", "lab_deletions"} <= checked
     blocking = {c.name for c in graph.asset_check_keys if graph.get_check_spec(c).blocking}
     assert {"lake_schema", "unique_sample_id", "dates_inside_week", "rows_accounted"} <= blocking

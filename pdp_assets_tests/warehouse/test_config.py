@@ -21,10 +21,11 @@ def error(text: str) -> str:
 
 def test_the_shipped_file_is_valid():
     cfg = load_config(CONFIG_PATH)
-    [lab] = cfg.enabled
-    assert (lab.name, lab.target_table, lab.stage, lab.merge_keys) == (
-        "lab_results", "LAB_RESULTS", "LAB_RESULTS_STAGE", ["SAMPLE_ID", "TEST_DATE"])
-    assert {load.name for load in cfg.loads} >= {"health_daily_metrics", "retail_gold_devices"}  # disabled examples
+    loads = {load.name: load for load in cfg.enabled}
+    assert set(loads) == {"lab_results", "health_daily_metrics", "retail_gold_devices"}
+    lab = loads["lab_results"]
+    assert (lab.target_table, lab.stage, lab.merge_keys) == ("LAB_RESULTS", "LAB_RESULTS_STAGE", ["SAMPLE_ID", "TEST_DATE"])
+    assert loads["retail_gold_devices"].merge_keys == ["WEEK_START", "DEVICE_TYPE", "BROWSER"]
 
 
 def test_defaults():
