@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PDP_HOME ?= $(CURDIR)/.pdp
 export DAGSTER_HOME ?= $(PDP_HOME)/dagster
 
-.PHONY: install browser demo test ui bench clean
+.PHONY: install debian-packages demo test ui bench clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -19,16 +19,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian's Chromium and ChromeDriver for the browser tests (no downloaded browser).
+# What the tests start besides Azurite: Debian's Chromium and ChromeDriver (browser tests, no
+# downloaded browser) and PostgreSQL (the production instance config).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-browser:
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
+debian-packages:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver postgresql && \
+	    { $(SUDO) service postgresql stop || true; }; }  # tests start their own server; the package may start one
 
 demo: install
 	$(BIN)/pdp demo
 
-test: install browser
+test: install debian-packages
 	$(BIN)/pytest
 
 ui: install

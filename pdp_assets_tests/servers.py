@@ -15,10 +15,12 @@ Two facts shape this module:
 
 import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -168,6 +170,34 @@ def start_azurite(tmp_dir: Path, timeout: float = 30.0) -> tuple[subprocess.Pope
 
 # ---------------------------------------------------------------------------------------------
 # dagster dev
+
+
+def start_postgres(timeout: float = 60.0) -> tuple[subprocess.Popen, int, Path]:
+    """A throwaway PostgreSQL server (Debian's postgresql) on 127.0.0.1: returns it, its port and
+    its data folder (remove it after :func:`stop`). User ``pdp``, trust auth, database ``pdp``.
+
+    PostgreSQL refuses to run as root, so as root it runs as the ``postgres`` user, in a folder
+    of its own under /tmp (pytest's folders are private to root).
+    """
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not binaries:
+        raise ServerError("PostgreSQL is not installed: run `make browser` (apt-get install postgresql)")
+    bin_dir = binaries[-1].parent
+    data = Path(tempfile.mkdtemp(prefix="pdp-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+        as_user = ["/usr/sbin/runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "pdp", "-A", "trust"],
+                   check=True, capture_output=True)
+    port = free_port()
+    # -F: no fsync, a test server's data is thrown away.
+    server = [str(bin_dir / "postgres"), "-D", str(data / "db"), "-h", "127.0.0.1", "-p", str(port), "-k", str(data), "-F"]
+    process = _spawn([*as_user, *server], data / "postgres.log")
+    wait_for_port(process, port, timeout, "PostgreSQL")
+    subprocess.run([*as_user, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "pdp", "pdp"],
+                   check=True, capture_output=True)
+    return process, port, data
 
 
 def start_dagster_dev(
