@@ -3,13 +3,15 @@
 import datetime as dt
 import io
 
+import dagster as dg
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from pdp_assets.cli import main, safe_blob_name
-from pdp_assets.definitions import storage_resource, warehouse_resource
+from pdp_assets.cli import DEMO_WEEKS, main, safe_blob_name
+from pdp_assets.definitions import build_definitions, storage_resource, warehouse_resource
 from pdp_assets.lab_results import lake
+from pdp_assets.partitions import weekly_partitions
 from pdp_assets_tests.conftest import csv_bytes
 
 
@@ -100,6 +102,17 @@ def test_demo_runs_every_pipeline_then_export(pdp, tmp_path):
     for job in ("health_job", "retail_job", "warehouse_lab_results_job", "warehouse_health_daily_metrics_job",
                 "warehouse_retail_gold_devices_job"):
         assert job in out
+    # Every weekly asset (observable sources aside) is materialized for every demo week.
+    graph = build_definitions().resolve_asset_graph()
+    last = weekly_partitions.get_last_partition_key()
+    demo_weeks = weekly_partitions.get_partition_keys_in_range(
+        dg.PartitionKeyRange(str(dt.date.fromisoformat(last) - dt.timedelta(weeks=DEMO_WEEKS - 1)), last))
+    weekly = [k for k in graph.materializable_asset_keys if graph.get(k).partitions_def == weekly_partitions]
+    assert len(weekly) >= 20  # lab lake and export, 4 health, 11 retail, 3 warehouse loads
+    with dg.DagsterInstance.get() as instance:
+        for key in weekly:
+            missing = set(demo_weeks) - instance.get_materialized_partitions(key)
+            assert not missing, (key, sorted(missing))
     # The lab lake reached the warehouse, one row per stored record.
     with warehouse_resource().connect() as conn:
         loaded = conn.cursor().execute("SELECT COUNT(*) FROM LAB_RESULTS").fetchone()[0]
