@@ -281,6 +281,31 @@ def demo(files, rows, retail_scale):
     click.echo("Open the UI      : make ui   (then http://127.0.0.1:3000)")
 
 
+@main.command()
+@click.argument("query")
+def sql(query):
+    """Run one SQL statement on the warehouse (fakesnow under $PDP_HOME, or Snowflake with
+    PDP_WAREHOUSE=snowflake) and print the rows: e.g. the drive-table queries in the README."""
+    import polars as pl
+
+    from pdp_assets.definitions import warehouse_resource
+
+    warehouse = warehouse_resource().process_config_and_initialize()
+    with warehouse.connect() as conn:
+        cur = conn.cursor()
+        try:
+            cur.execute(query)
+        except Exception as e:  # the warehouse's own message says what is wrong with the SQL
+            raise click.ClickException(f"{warehouse.describe()}: {e}") from e
+        if cur.description is None:
+            click.echo(f"ok ({cur.rowcount} rows affected)")
+            return
+        columns = [c[0] for c in cur.description]
+        rows = cur.fetchall()
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80):
+        click.echo(pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None))
+
+
 @main.group()
 def bench():
     """Benchmarks that print figures side by side (see docs/PERFORMANCE.md)."""

@@ -36,7 +36,7 @@ def test_safe_blob_name():
 
 def test_help_documents_every_command(pdp):
     text = pdp("--help")
-    for command in ("upload", "ingest", "quarantine", "delete-request", "export", "demo", "ui", "bench"):
+    for command in ("upload", "ingest", "quarantine", "delete-request", "export", "demo", "ui", "bench", "sql"):
         assert command in text
     assert "reingest" in pdp("quarantine", "--help")
 
@@ -113,6 +113,13 @@ def test_demo_runs_every_pipeline_then_export(pdp, tmp_path):
         for key in weekly:
             missing = set(demo_weeks) - instance.get_materialized_partitions(key)
             assert not missing, (key, sorted(missing))
+    # The README's drive-table queries run: nothing failed; one run's audit is readable.
+    assert "shape: (0," in pdp("sql", "SELECT load_name, failed_phase FROM pdp_load_drive WHERE status IN ('FAILED', 'STALE')"
+                                      " AND started_at > DATEADD(hour, -24, CURRENT_TIMESTAMP())")
+    audit = pdp("sql", "SELECT load_id, source_rows, target_rows, audit_status FROM pdp_load_drive"
+                       f" WHERE load_id = 'lab_results__{last}__a1'")
+    assert "shape: (1, 4)" in audit and "PASSED" in audit
+    assert "does not exist" in pdp("sql", "SELECT * FROM no_such_table", ok=False)
     # The lab lake reached the warehouse, one row per stored record.
     with warehouse_resource().connect() as conn:
         loaded = conn.cursor().execute("SELECT COUNT(*) FROM LAB_RESULTS").fetchone()[0]
