@@ -26,3 +26,18 @@ def pandera_check_result(schema, frame: pl.DataFrame, **kwargs) -> dg.AssetCheck
             metadata={"rows_checked": frame.height, "failures": cases.height, "failure_cases": markdown_table(cases, 20)},
             **kwargs,
         )
+
+
+def weeks_check_result(failures_by_week: dict[str, int], **metadata) -> dg.AssetCheckResult:
+    """One result for every week a check saw (a single-run backfill checks a whole range at
+    once and records one result): it passes only if no week has a failure."""
+    failing = {week: n for week, n in failures_by_week.items() if n}
+    return dg.AssetCheckResult(
+        passed=not failing,
+        metadata={
+            "weeks_checked": len(failures_by_week),
+            "weeks_failing": len(failing),
+            "failing": dg.MetadataValue.json(dict(list(failing.items())[:50])),
+            **metadata,
+        },
+    )

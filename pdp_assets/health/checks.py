@@ -15,7 +15,7 @@ import polars as pl
 from pdp_assets.health import normalise as n
 from pdp_assets.health import schemas, store
 from pdp_assets.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, SETTINGS, SLEEP
-from pdp_assets.metadata import markdown_table
+from pdp_assets.metadata import markdown_table, weeks_check_result
 from pdp_assets.partitions import week_bounds, week_path, weekly_partitions
 from pdp_assets.resources.storage import BlobStorage
 
@@ -45,15 +45,9 @@ def check_weeks(
         outcomes[week_path(wk)] = cases.height
         if cases.height and len(examples) < 3:
             examples.append(cases.head(10).select(pl.all().cast(pl.String)))
-    failing = {w: k for w, k in outcomes.items() if k}
-    return dg.AssetCheckResult(
-        passed=not failing,
-        metadata={
-            "weeks_checked": len(outcomes),
-            "weeks_failing": len(failing),
-            "failing": dg.MetadataValue.json(dict(list(failing.items())[:50])),
-            "failure_cases": markdown_table(pl.concat(examples, how="diagonal") if examples else pl.DataFrame(), 20),
-        },
+    return weeks_check_result(
+        outcomes,
+        failure_cases=markdown_table(pl.concat(examples, how="diagonal") if examples else pl.DataFrame(), 20),
     )
 
 

@@ -10,6 +10,7 @@ import polars as pl
 from pdp_assets.lab_results import lake
 from pdp_assets.lab_results.assets import lab_results
 from pdp_assets.lab_results.schemas import LabResult
+from pdp_assets.metadata import weeks_check_result
 from pdp_assets.partitions import week_bounds, week_path, weekly_partitions
 from pdp_assets.resources.storage import BlobStorage
 
@@ -42,15 +43,7 @@ def _check_weeks(context: dg.AssetCheckExecutionContext, storage: BlobStorage, p
     outcomes = {}
     for wk in context.partition_keys:
         outcomes[week_path(wk)] = problems(lake.read_lake_week(storage, wk), wk)
-    failing = {w: n for w, n in outcomes.items() if n}
-    return dg.AssetCheckResult(
-        passed=not failing,
-        metadata={
-            "weeks_checked": len(outcomes),
-            "weeks_failing": len(failing),
-            "failing": dg.MetadataValue.json(dict(list(failing.items())[:50])),
-        },
-    )
+    return weeks_check_result(outcomes)
 
 
 @dg.asset_check(asset=lab_results, name=LAKE_SCHEMA_CHECK, blocking=True, partitions_def=weekly_partitions,
