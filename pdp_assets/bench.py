@@ -3,8 +3,9 @@
 All three read the same generated CSV, written once:
 - pipeline: exactly what production runs on local storage: ``intake.ingest_upload`` (archive,
   validate, quarantine, stage weekly slices) then ``lake.rebuild_week`` for every week it staged;
-- seed:     Polars reads strings, a Pydantic model validates row by row in Python, one Parquet
-  file per (calendar year, ISO week) plus a quarantine CSV, as the seed pipeline did;
+- seed:     what the seed's pipeline/process_data_cloud.py does, re-implemented: Polars reads
+  strings, a Pydantic model validates each row as a dict, each bad row keeps the error text,
+  then a filter of all valid rows per (calendar year, ISO week) and one Parquet file each;
 - floor:    read the CSV, write one Parquet file: no validation, no partitioning;
 - weekly floor: read, split by ISO week, one Parquet file per week: what any weekly lake
   must at least do (shown for context; the target is against the plain floor).
@@ -18,10 +19,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import polars as pl
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 
 from pdp_assets.lab_results import intake, lake
 from pdp_assets.lab_results.demo import lab_results_csv
@@ -66,48 +67,60 @@ def run_pipeline(csv: bytes, tmp: Path, today: dt.date) -> tuple[float, Accounti
 
     start = time.perf_counter()
     report = intake.ingest_upload(storage, key, today)
-    changes = [lake.rebuild_week(storage, wk) for wk in report.weeks]
+    changes = lake.per_week(lambda wk: lake.rebuild_week(storage, wk), report.weeks)  # as the lake asset does
     elapsed = time.perf_counter() - start
 
     written = sum(1 for c in changes if c.inserted or c.updated or c.removed)
     return elapsed, Accounting(report.rows_read, report.rows_valid, report.rows_quarantined, written)
 
 
-class SeedRow(BaseModel):
-    """The seed's row model, re-implemented: lax Pydantic v2 parsing from strings."""
+ALLOWED_RESULTS = frozenset(["POS", "NEG", "N/A"])
 
-    sample_id: str = Field(min_length=1)
+
+class SeedRow(BaseModel):
+    """The seed's row model (models.py), re-implemented: lax Pydantic v2 parsing from strings,
+    the result code checked by a field validator."""
+
+    sample_id: str
     test_date: dt.date
-    result: Literal["POS", "NEG", "N/A"]
-    viral_load: int = Field(ge=0)
+    result: str
+    viral_load: int
+
+    @field_validator("result")
+    @classmethod
+    def known_result(cls, v: str) -> str:
+        if v not in ALLOWED_RESULTS:
+            raise ValueError(f"Invalid result code: '{v}'. Must be POS, NEG, or N/A")
+        return v
 
 
 def run_seed(csv_path: Path, out: Path) -> tuple[float, Accounting]:
+    """What the seed's process_data_cloud.py does for one file landing in an empty lake: rows as
+    dicts through the model, the error text per bad row, then for each (calendar year, ISO week)
+    a filter of the whole valid frame and one Parquet file."""
     start = time.perf_counter()
     frame = pl.read_csv(csv_path, infer_schema=False)
     valid: list[dict] = []
     invalid: list[dict] = []
-    for row in frame.iter_rows(named=True):
+    for row in frame.to_dicts():
         try:
             valid.append(SeedRow(**row).model_dump())
         except ValidationError as e:
-            reason = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-            invalid.append({**row, "pipeline_error": reason})
-
-    good = pl.DataFrame(
-        valid, schema={"sample_id": pl.String, "test_date": pl.Date, "result": pl.String, "viral_load": pl.Int64}
-    )
-    # The seed's (wrong) partition: calendar year with ISO week number.
-    good = good.with_columns(year=pl.col("test_date").dt.year(), week=pl.col("test_date").dt.week())
-    weeks = good.partition_by("year", "week", as_dict=True, include_key=False)
-    for (year, week), rows in weeks.items():
-        folder = out / "data" / f"year={year}" / f"week={week:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        rows.write_parquet(folder / "data.parquet")
+            invalid.append({**row, "pipeline_error": str(e), "source_file": csv_path.name})
     if invalid:
         (out / "quarantine").mkdir(parents=True, exist_ok=True)
         pl.DataFrame(invalid, infer_schema_length=None).write_csv(out / "quarantine" / "quarantine.csv")
-    return time.perf_counter() - start, Accounting(frame.height, len(valid), len(invalid), len(weeks))
+
+    good = pl.DataFrame(valid).with_columns(
+        partition_path=pl.format("year={}/week={}", pl.col("test_date").dt.year(), pl.col("test_date").dt.week())
+    )
+    partitions = good["partition_path"].unique().to_list()
+    for part in partitions:
+        rows = good.filter(pl.col("partition_path") == part).drop("partition_path")
+        folder = out / "data" / part
+        folder.mkdir(parents=True, exist_ok=True)
+        rows.write_parquet(folder / "data.parquet")
+    return time.perf_counter() - start, Accounting(frame.height, len(valid), len(invalid), len(partitions))
 
 
 def run_floor(csv_path: Path, out: Path) -> tuple[float, Accounting]:
