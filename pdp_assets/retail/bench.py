@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 from pdp_assets.resources.spark import LocalSpark
 from pdp_assets.retail.definitions import defs as retail_defs
 from pdp_assets.retail.generator import Sizes
+from pdp_assets.runner import QUIET
 
 BENCH_WEEK = "2024-12-30"  # ISO 2025-W01
 
@@ -62,7 +63,7 @@ def bench_retail(scale: float, echo: Callable[[str], None] = print) -> None:
         start = time.perf_counter()
         result = defs.resolve_job_def("retail_job").execute_in_process(
             partition_key=BENCH_WEEK,
-            run_config={"ops": {"retail_bronze": {"config": {"scale": scale}}}},
+            run_config={**QUIET, "ops": {"retail_bronze": {"config": {"scale": scale}}}},
             instance=instance,
             raise_on_error=False,
         )
