@@ -4,7 +4,7 @@ Asset code only sees :class:`SparkResource`: ``spark.session`` and ``spark.path(
 session is created by dagster-pyspark's ``LazyPySparkResource`` on first use (``getOrCreate``:
 one session per process, shared by every step and check that runs in it).
 
-- :class:`LocalSpark` (the default): ``local[2]``, no UI, the lake a folder (``$PDP_HOME``).
+- :class:`LocalSpark` (the default): ``local[*]`` (every core), no UI, the lake a folder (``$PDP_HOME``).
 - :class:`ClusterSpark`: a master URL (``spark://``, ``yarn``, ``k8s://``) or a Spark Connect URL
   (``sc://host:15002``), extra Spark conf, the lake a cloud URL (``abfss://``, ``wasbs://``...).
 """
@@ -56,9 +56,9 @@ class SparkResource(dg.ConfigurableResource, ABC):
 
 
 class LocalSpark(SparkResource):
-    """Spark in this process's machine (``local[2]`` by default), the lake under ``root``."""
+    """Spark in this process's machine (``local[*]`` by default: every core), the lake under ``root``."""
 
-    master: str = "local[2]"
+    master: str = "local[*]"
     root: str = ""  # empty: $PDP_HOME, default ./.pdp
 
     def session_config(self) -> dict[str, str]:

@@ -58,7 +58,7 @@ def test_spark_is_configured_not_coded(monkeypatch, tmp_path):
     monkeypatch.setenv("PDP_HOME", str(tmp_path))
     local = LocalSpark()
     conf = local.session_config()
-    assert (conf["spark.master"], conf["spark.ui.enabled"]) == ("local[2]", "false")
+    assert (conf["spark.master"], conf["spark.ui.enabled"]) == ("local[*]", "false")
     assert local.path("retail", "gold") == f"{tmp_path}/retail/gold"
 
     url = "abfss://lake@acct.dfs.core.windows.net/pdp"
