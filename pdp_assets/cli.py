@@ -338,6 +338,23 @@ def bench_warehouse(rows):
     run(rows, echo=click.echo)
 
 
+@bench.command("sensor")
+@click.option("--blobs", default=10_000, show_default=True, help="small CSV blobs in the landing container")
+@click.option("--connection-string", envvar="PDP_BENCH_AZURE_CONNECTION_STRING",
+              help="a throwaway Azure account (e.g. Azurite) instead of a temporary folder; its landing "
+              "container must be empty, and is emptied again after")
+def bench_sensor(blobs, connection_string):
+    """lab_landing_sensor ticks over N blobs: the first tick's time, paging, and an idle tick."""
+    from pdp_assets.lab_results.bench_sensor import bench_sensor as run
+
+    try:
+        bench = run(blobs, echo=click.echo, connection_string=connection_string)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    if len(set(bench.requested)) != len(bench.requested) or len(bench.requested) != blobs:
+        raise click.ClickException("the sensor did not request each blob exactly once")
+
+
 @main.command()
 @click.option("--port", default=3000, show_default=True)
 def ui(port):

@@ -14,12 +14,14 @@ import polars as pl
 
 from pdp_assets.health import normalise as n
 from pdp_assets.health import schemas, store
-from pdp_assets.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, SETTINGS, SLEEP
+from pdp_assets.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, RAW_BP, RAW_MI_BAND, SETTINGS, SLEEP
 from pdp_assets.metadata import markdown_table, weeks_check_result
 from pdp_assets.partitions import week_bounds, week_path, weekly_partitions
+from pdp_assets.resources.google import GoogleSource
 from pdp_assets.resources.storage import BlobStorage
 
 SCHEMA_CHECK = "pandera_schema"
+SOURCE_READABLE = "source_readable"  # on the raw sources, run with their observation
 
 
 def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
@@ -80,4 +82,57 @@ def daily_schema(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -
     return check_weeks(context, storage, "daily_health_metrics", n.DAILY_SCHEMA, lambda wk: schemas.daily(*week_bounds(wk)))
 
 
-health_checks = [blood_pressure_schema, heart_rate_schema, sleep_schema, daily_schema]
+# --- the raw sources: checked when they are observed. Soft (WARN): the layers quarantine rows
+# they cannot read, with the reason, so nothing is lost; but a person should fix the source.
+
+@dg.asset_check(asset=RAW_BP, name=SOURCE_READABLE, partitions_def=weekly_partitions,
+                description="The sheet has a header row naming Date, Time, Systolic, Diastolic and Pulse "
+                "(case, spaces, units and aliases tolerated); without them its rows can only be quarantined")
+def blood_pressure_sheet_readable(context: dg.AssetCheckExecutionContext, google: GoogleSource) -> dg.AssetCheckResult:
+    where = google.location("sheet", SETTINGS.bp_sheet)
+    try:
+        values = google.sheet_values(SETTINGS.bp_sheet, SETTINGS.bp_range)
+    except FileNotFoundError as e:
+        values, problem = [], str(e)
+    else:
+        problem = "" if values and any(str(c).strip() for c in values[0]) else "the sheet is empty (no header row)"
+    header = [n.header_name(str(c)) for c in values[0]] if values else []
+    missing = [c for c in n.BP_COLUMNS if c not in header]
+    return dg.AssetCheckResult(
+        passed=not problem and not missing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "problem": problem or (f"no {', '.join(missing)} column" if missing else "none"),
+            "columns_missing": dg.MetadataValue.json(missing),
+            "header": dg.MetadataValue.json([str(c) for c in values[0]] if values else []),
+            "sheet_rows": max(len(values) - 1, 0),
+            "sheet": where,
+        },
+    )
+
+
+@dg.asset_check(asset=RAW_MI_BAND, name=SOURCE_READABLE, partitions_def=weekly_partitions,
+                description="Every CSV export in the Drive folder reads as CSV and has Key, Time and Value "
+                "columns; a file that does not is skipped or quarantined whole")
+def mi_band_exports_readable(context: dg.AssetCheckExecutionContext, google: GoogleSource) -> dg.AssetCheckResult:
+    where = google.location("folder", SETTINGS.mi_band_folder)
+    try:
+        files = [f for f in google.list_folder(SETTINGS.mi_band_folder) if f.name.lower().endswith(".csv")]
+    except FileNotFoundError as e:
+        files, problems = [], [str(e)]
+    else:
+        problems = n.mi_band_rows([(f.name, google.download(f)) for f in files]).notes  # only problems
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "files": len(files),
+            "files_with_problems": len(problems),
+            "problems": dg.MetadataValue.json(problems[:20]),
+            "folder": where,
+        },
+    )
+
+
+health_checks = [blood_pressure_schema, heart_rate_schema, sleep_schema, daily_schema,
+                 blood_pressure_sheet_readable, mi_band_exports_readable]

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.assets import lab_results
+from pdp_assets.lab_results.assets import lab_cdc_export, lab_results
 from pdp_assets.lab_results.schemas import LabResult
 from pdp_assets.metadata import weeks_check_result
 from pdp_assets.partitions import week_bounds, week_path, weekly_partitions
@@ -17,6 +17,7 @@ from pdp_assets.resources.storage import BlobStorage
 LAKE_SCHEMA_CHECK = "lake_schema"
 UNIQUE_SAMPLE_ID = "unique_sample_id"
 DATES_IN_WEEK = "dates_inside_week"
+EXPORT_MATCHES_LAKE = "export_matches_lake"
 
 _SCHEMA_WITHOUT_UNIQUE = LabResult.to_schema().update_column("sample_id", unique=False)
 
@@ -64,4 +65,52 @@ def dates_inside_week(context: dg.AssetCheckExecutionContext, storage: BlobStora
     return _check_weeks(context, storage, _dates_outside)
 
 
-lake_checks = [lake_schema, unique_sample_id, dates_inside_week]
+def export_problems(storage: BlobStorage) -> tuple[dict[str, int], dict]:
+    """How data/final_cdc_export.csv differs from what it must be: every lake record once, no
+    other, newest test first, no cell a spreadsheet would run as a formula."""
+    if not storage.exists(lake.DATA, lake.EXPORT_BLOB):
+        return {"export_missing": 1}, {}
+    export = pl.read_csv(storage.read(lake.DATA, lake.EXPORT_BLOB), infer_schema=False)
+    missing_columns = [c for c in lake.LAKE_COLUMNS if c not in export.columns]
+    if missing_columns:
+        return {"columns_missing": len(missing_columns)}, {"columns_missing": dg.MetadataValue.json(missing_columns)}
+    wanted = lake.neutralise_formulas(lake.read_lake(storage)).select(
+        pl.col(lake.LAKE_COLUMNS).cast(pl.String)
+    )
+    export = export.select(lake.LAKE_COLUMNS)
+    key = ["sample_id", "test_date"]
+    missing = wanted.join(export, on=key, how="anti")
+    extra = export.join(wanted, on=key, how="anti")
+    dates = export["test_date"]
+    text = [c for c, t in lake.LAKE_SCHEMA.items() if t == pl.String]  # what neutralise_formulas guards
+    formulas = export.filter(
+        pl.any_horizontal(pl.col(c).fill_null("").str.starts_with(p) for c in text for p in lake._FORMULA_START)
+    )
+    problems = {
+        "lake_records_missing": missing.height,
+        "records_not_in_lake": extra.height,
+        "duplicate_records": export.height - export.select(key).n_unique(),
+        "out_of_order_rows": int((dates.slice(1) > dates.slice(0, max(dates.len() - 1, 0))).sum()),
+        "formula_cells": formulas.height,
+    }
+    examples = {
+        "rows_export": export.height,
+        "rows_lake": wanted.height,
+        "missing_examples": dg.MetadataValue.json(missing.head(10).rows()),
+        "extra_examples": dg.MetadataValue.json(extra.head(10).rows()),
+    }
+    return problems, examples
+
+
+@dg.asset_check(asset=lab_cdc_export, name=EXPORT_MATCHES_LAKE, partitions_def=weekly_partitions,
+                description="The export holds every lake record once and nothing else, newest test first, "
+                "with no cell a spreadsheet would run as a formula (the whole file, whatever the weeks)")
+def export_matches_lake(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -> dg.AssetCheckResult:
+    problems, details = export_problems(storage)
+    return dg.AssetCheckResult(
+        passed=not any(problems.values()),
+        metadata={**problems, **details, "path": storage.location(lake.DATA, lake.EXPORT_BLOB)},
+    )
+
+
+lake_checks = [lake_schema, unique_sample_id, dates_inside_week, export_matches_lake]

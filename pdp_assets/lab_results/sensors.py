@@ -10,10 +10,14 @@ from pdp_assets.lab_results.assets import VALID_ROWS, deletion_partitions, lab_d
 from pdp_assets.lab_results.intake import partition_key
 from pdp_assets.resources.storage import BlobStorage
 
+# The lab jobs run in process: their steps are a few seconds of Polars and blob I/O in a chain,
+# so a process per step (the default executor) would cost more than the work; and every upload
+# waits for it.
 lab_intake_job = dg.define_asset_job(
     "lab_intake_job",
     selection=dg.AssetSelection.assets("lab_raw_uploads", "lab_valid_rows", "lab_quarantine"),
     partitions_def=upload_partitions,
+    executor_def=dg.in_process_executor,
     description="Process one landing-zone upload.",
 )
 lab_deletion_job = dg.define_asset_job(
@@ -21,16 +25,19 @@ lab_deletion_job = dg.define_asset_job(
     # By key: the warehouse asset is defined by the warehouse source, downstream of lab_deletions.
     selection=dg.AssetSelection.assets("lab_deletions", "warehouse_lab_deletions"),
     partitions_def=deletion_partitions,
+    executor_def=dg.in_process_executor,
     description="Honour one deletion request in the lake, then in the warehouse.",
 )
 lab_lake_job = dg.define_asset_job(
     "lab_lake_job",
     selection=dg.AssetSelection.assets("lab_results", "lab_cdc_export"),
     tags={"pdp/lake": "lab"},  # dagster.yaml runs one lake job at a time
+    executor_def=dg.in_process_executor,
     description="Rebuild lake weeks from the archive and refresh the CDC export.",
 )
 lab_export_job = dg.define_asset_job(
     "lab_export_job", selection=dg.AssetSelection.assets("lab_cdc_export"),
+    executor_def=dg.in_process_executor,
     description="Refresh the CDC export (any one week refreshes the whole file).",
 )
 

@@ -24,6 +24,7 @@ from pdp_assets.warehouse.config import WarehouseConfig
 from pdp_assets.warehouse.sql import q, table_columns
 
 CHUNK = 200  # pairs per statement: keeps statements small on any warehouse
+PAIRS_GONE = "pairs_gone"  # check: nothing requested is left in the warehouse
 
 
 def request_pairs(storage: BlobStorage, request_key: str) -> tuple[pl.DataFrame, str]:
@@ -41,8 +42,9 @@ def request_pairs(storage: BlobStorage, request_key: str) -> tuple[pl.DataFrame,
     return pairs, name
 
 
-def delete_pairs(cur, table: str, pairs: pl.DataFrame) -> set[tuple[str, dt.date]]:
-    """Delete the pairs from one table; returns the pairs that were there."""
+def delete_pairs(cur, table: str, pairs: pl.DataFrame, delete: bool = True) -> set[tuple[str, dt.date]]:
+    """Delete the pairs from one table; returns the pairs that were there. With ``delete=False``
+    only find them."""
     found: set[tuple[str, dt.date]] = set()
     if pairs.height == 0 or not table_columns(cur, table):
         return found
@@ -52,7 +54,8 @@ def delete_pairs(cur, table: str, pairs: pl.DataFrame) -> set[tuple[str, dt.date
         params = tuple(v for r in rows for v in r)
         cur.execute(f"SELECT DISTINCT {q('SAMPLE_ID')}, {q('TEST_DATE')} FROM {q(table)} WHERE {where}", params)
         found |= {(s, d) for s, d in cur.fetchall()}
-        cur.execute(f"DELETE FROM {q(table)} WHERE {where}", params)
+        if delete:
+            cur.execute(f"DELETE FROM {q(table)} WHERE {where}", params)
     return found
 
 
@@ -66,6 +69,9 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
         group_name=GROUP,
         kinds={"snowflake", "csv"},
         op_tags=JOB_TAGS,
+        check_specs=[dg.AssetCheckSpec(PAIRS_GONE, asset="warehouse_lab_deletions", partitions_def=deletion_partitions,
+                                       description="Read back after the delete: no requested (sample_id, test_date) "
+                                       "pair is left in any target or stage table")],
     )
     def warehouse_lab_deletions(
         context: dg.AssetExecutionContext, storage: BlobStorage, warehouse: Warehouse
@@ -81,6 +87,10 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
                     found = delete_pairs(cur, table, pairs)
                     rows += [{"sample_id": s, "test_date": d.isoformat(), "table": table,
                               "status": "deleted" if (s, d) in found else "not_found"} for s, d in pairs.rows()]
+        with warehouse.connect() as conn:  # read back on a new connection: what others now see
+            cur = conn.cursor()
+            left = {table: sorted(f"{s} {d}" for s, d in delete_pairs(cur, table, pairs, delete=False))
+                    for load in loads for table in (load.target_table, load.stage)}
         now = dt.datetime.now(dt.timezone.utc)
         log = pl.DataFrame(rows, schema={"sample_id": pl.String, "test_date": pl.String, "table": pl.String,
                                          "status": pl.String}).with_columns(
@@ -98,6 +108,11 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
             "log": storage.location(lake.LOGS, name),
             "lab_log": storage.location(lake.LOGS, lab_log),
             "deleted": markdown_table(deleted.select("sample_id", "test_date", "table"), 25),
-        })
+        }, check_results=[dg.AssetCheckResult(
+            check_name=PAIRS_GONE,
+            passed=not any(left.values()),
+            metadata={"pairs_left": sum(map(len, left.values())),
+                      "left": dg.MetadataValue.json({t: ids[:20] for t, ids in left.items() if ids})},
+        )])
 
     return warehouse_lab_deletions
