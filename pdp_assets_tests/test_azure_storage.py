@@ -84,6 +84,13 @@ def test_etag_changes_on_overwrite(blobs, container):
     assert blobs.info(container, "x.csv").etag != first
 
 
+def test_listing_and_info_give_the_same_etag(blobs, container):
+    blobs.write(container, "x.csv", b"v1")
+    [listed] = blobs.list_blobs(container)
+    assert listed.etag == blobs.info(container, "x.csv").etag
+    assert blobs.delete(container, "x.csv", etag=listed.etag) is True  # a listed etag is usable as is
+
+
 def test_delete_honours_the_etag(blobs, container):
     blobs.write(container, "x.csv", b"v1")
     stale = blobs.info(container, "x.csv").etag

@@ -183,7 +183,8 @@ class AzureBlobStorage(BlobStorage):
 
     @staticmethod
     def _to_info(props) -> BlobInfo:
-        return BlobInfo(props.name, props.etag, props.size, props.last_modified)
+        # Listing gives etags bare, get_blob_properties quoted: one form, so they compare equal.
+        return BlobInfo(props.name, props.etag.strip('"'), props.size, props.last_modified)
 
     def list_blobs(self, container: str, prefix: str = "") -> list[BlobInfo]:
         from azure.core.exceptions import ResourceNotFoundError
