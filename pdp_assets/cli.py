@@ -3,11 +3,12 @@ instance as the UI (``$PDP_HOME``, ``$DAGSTER_HOME``), so what it does shows in 
 
 import datetime as dt
 import os
-import re
 import sys
 from pathlib import Path
 
 import click
+
+from pdp_assets.lab_results.intake import safe_blob_name  # shared with the admin console
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,15 +37,6 @@ def _instance():
 
     _home()
     return dg.DagsterInstance.get()
-
-
-def safe_blob_name(filename: str, now: dt.datetime | None = None) -> str:
-    """A landing name that cannot escape its container or overwrite a file still waiting:
-    ``<UTC timestamp>_<basename with only [A-Za-z0-9._-]>``."""
-    base = Path(filename).name
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(base).stem).strip("._") or "upload"
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S%f")
-    return f"{stamp}_{stem[:100]}.csv"
 
 
 def _read_csv_file(path: str) -> bytes:
@@ -102,20 +94,15 @@ def quarantine():
 @quarantine.command("list")
 def quarantine_list():
     """Quarantine files with their row counts and most common reasons."""
-    import polars as pl
+    from pdp_assets.lab_results.intake import quarantine_files
 
-    from pdp_assets.lab_results import lake
-
-    storage = _storage()
-    blobs = storage.list_blobs(lake.QUARANTINE)
-    if not blobs:
+    files = quarantine_files(_storage())
+    if not files:
         click.echo("quarantine is empty")
         return
-    for b in blobs:
-        frame = pl.read_csv(storage.read(lake.QUARANTINE, b.name), infer_schema=False)
-        reasons = frame["pipeline_error"].str.split("; ").explode().value_counts(sort=True).head(3)
-        top = ", ".join(f"{r} ({n})" for r, n in reasons.iter_rows())
-        click.echo(f"{b.name}\t{frame.height} rows\t{top}")
+    for q in files:
+        top = ", ".join(f"{r} ({n})" for r, n in q.reasons)
+        click.echo(f"{q.name}\t{q.rows} rows\t{top}")
 
 
 @quarantine.command("show")
@@ -141,17 +128,15 @@ def quarantine_reingest(fixed, resolves):
     import polars as pl
 
     from pdp_assets.lab_results import lake
-    from pdp_assets.lab_results.validation import ERROR, ROW, SOURCE
+    from pdp_assets.lab_results.intake import reingest
 
     data = _read_csv_file(fixed)
     frame = pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
-    rows = frame.drop([c for c in (ERROR, SOURCE, ROW) if c in frame.columns])
     storage = _storage()
     resolves = resolves or Path(fixed).name
-    name = safe_blob_name(f"reingest_{Path(resolves).stem}.csv")
-    storage.write(lake.LANDING, name, rows.write_csv().encode())
-    click.echo(f"re-ingesting {rows.height} row(s) as {storage.location(lake.LANDING, name)}")
-    if storage.delete(lake.QUARANTINE, resolves):
+    sent = reingest(storage, frame, resolves)
+    click.echo(f"re-ingesting {sent.rows} row(s) as {storage.location(lake.LANDING, sent.landing_blob)}")
+    if sent.removed:
         click.echo(f"removed quarantine file {resolves}")
     else:
         click.echo(f"no quarantine file {resolves!r} to remove (pass --resolves NAME to name it)")
@@ -363,6 +348,22 @@ def ui(port):
     os.execvp(
         sys.executable,
         [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+    )
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True)
+def admin(port):
+    """Start the admin console (Streamlit) on 127.0.0.1: upload, fix quarantine, deletions, runs,
+    reports, health dashboard. See docs/admin.md (PDP_ADMIN_PASSWORD, PDP_DAGSTER_URL)."""
+    from pdp_assets.admin.settings import APP, max_upload_mb
+
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none", "--server.maxUploadSize", str(max_upload_mb()),
+         "--client.toolbarMode", "minimal"],
     )
 
 

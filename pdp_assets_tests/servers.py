@@ -124,6 +124,18 @@ def wait_for_http(process: subprocess.Popen, url: str, timeout: float, what: str
         time.sleep(0.25)
 
 
+def start_http_server(
+    argv: list[str], url: str, log_path: Path, timeout: float = 60.0, env: Optional[dict] = None,
+    cwd: Optional[Path] = None,
+) -> subprocess.Popen:
+    """Any HTTP server (``argv[0]`` an executable path) in its own process group, returned once
+    ``url`` answers; if it does not, it is stopped and the error carries its log. Stop it with
+    :func:`stop`."""
+    process = _spawn(argv, Path(log_path), env=env, cwd=cwd)
+    wait_for_http(process, url, timeout, " ".join(Path(a).name for a in argv[:4]))
+    return process
+
+
 # ---------------------------------------------------------------------------------------------
 # Azurite
 

@@ -8,13 +8,15 @@ archive, rewrites the same files, and loses or doubles nothing.
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import polars as pl
 
 from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.validation import ValidationResult, validate_upload
+from pdp_assets.lab_results.validation import ERROR, ROW, SOURCE, ValidationResult, validate_upload
 from pdp_assets.partitions import week_key
 from pdp_assets.resources.storage import BlobStorage
 
@@ -151,3 +153,83 @@ def _write_execution_log(storage: BlobStorage, report: IntakeReport) -> None:
     landed = dt.datetime.fromisoformat(report.landed_at).strftime("%Y%m%dT%H%M%S")
     uid = report.upload.rsplit("@", 1)[1]
     storage.write(lake.LOGS, f"execution_{landed}_{uid}.csv", lake.to_csv(pl.DataFrame([row])))
+
+
+# --- putting files into the landing zone, and sending fixed quarantine rows back --------------
+# Shared by the ``pdp`` command and the admin console, so both name and re-ingest files alike.
+
+
+def safe_blob_name(filename: str, now: dt.datetime | None = None) -> str:
+    """A landing name that cannot escape its container or overwrite a file still waiting:
+    ``<UTC timestamp>_<basename with only [A-Za-z0-9._-]>``."""
+    base = Path(filename).name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(base).stem).strip("._") or "upload"
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S%f")
+    return f"{stamp}_{stem[:100]}.csv"
+
+
+@dataclass
+class QuarantineFile:
+    name: str
+    etag: str  # the version listed; a save based on another version is refused
+    rows: int
+    reasons: list[tuple[str, int]]  # most common first
+
+
+def quarantine_files(storage: BlobStorage, top: int = 3) -> list[QuarantineFile]:
+    """Every quarantine file with its row count and its ``top`` most common reasons."""
+    files = []
+    for b in storage.list_blobs(lake.QUARANTINE):
+        frame = pl.read_csv(storage.read(lake.QUARANTINE, b.name), infer_schema=False)
+        reasons = frame[ERROR].str.split("; ").explode().value_counts(sort=True).head(top)
+        files.append(QuarantineFile(b.name, b.etag, frame.height, [tuple(r) for r in reasons.iter_rows()]))
+    return files
+
+
+def read_quarantine(storage: BlobStorage, name: str) -> tuple[pl.DataFrame, str]:
+    """A quarantine file's rows as typed (all text) and the etag of the version read."""
+    info = storage.info(lake.QUARANTINE, name)
+    if info is None:
+        raise FileNotFoundError(f"no quarantine file {name!r}")
+    # The etag is taken before the read: if the file changes in between, the rows are newer than
+    # the etag and a save is refused, never the other way round.
+    return pl.read_csv(storage.read(lake.QUARANTINE, name), infer_schema=False), info.etag
+
+
+class QuarantineChanged(Exception):
+    """The quarantine file is not (or no longer) the version the fixed rows were made from."""
+
+
+@dataclass
+class Reingested:
+    landing_blob: str
+    rows: int
+    removed: bool  # the quarantine file was removed
+
+
+def reingest(
+    storage: BlobStorage, fixed: pl.DataFrame, resolves: str, etag: Optional[str] = None
+) -> Reingested:
+    """Send fixed rows back through the landing zone under a new safe name: the same validation
+    applies, and rows still invalid come back to quarantine with their new reasons. The
+    quarantine file ``resolves`` is removed only after the landing file is durably written.
+
+    With ``etag`` (the version the rows were read from) nothing is written when the file has
+    changed or gone since, and it is removed only if it is still that version: two people fixing
+    the same file cannot silently replace each other's work."""
+    if etag is not None:
+        current = storage.info(lake.QUARANTINE, resolves)
+        if current is None:
+            raise QuarantineChanged(
+                f"{resolves} is no longer in quarantine: someone re-ingested it after you opened it. "
+                "Nothing was sent; reload the list."
+            )
+        if current.etag != etag:
+            raise QuarantineChanged(
+                f"{resolves} was changed after you opened it (another save, or the pipeline ran again). "
+                "Nothing was sent; reload it to see the current rows, then apply your fixes again."
+            )
+    rows = fixed.drop([c for c in (ERROR, SOURCE, ROW) if c in fixed.columns])
+    name = safe_blob_name(f"reingest_{Path(resolves).stem}.csv")
+    storage.write(lake.LANDING, name, lake.to_csv(rows))
+    return Reingested(name, rows.height, storage.delete(lake.QUARANTINE, resolves, etag=etag))
