@@ -340,6 +340,41 @@ def bench_sensor(blobs, connection_string):
         raise click.ClickException("the sensor did not request each blob exactly once")
 
 
+@bench.command("backfill")
+@click.option("--weeks", default=52, show_default=True, help="weeks rebuilt, ending with ISO 2025-W52")
+@click.option("--rows-per-week", default=2_000, show_default=True, help="lab rows staged per week")
+@click.option("--no-health", is_flag=True, help="the lab lake only")
+def bench_backfill(weeks, rows_per_week, no_health):
+    """The same N-week rebuild (lab lake, health metrics) as one run vs one run per week."""
+    from pdp_assets.bench_backfill import bench_backfill as run
+
+    try:
+        figures = run(weeks, echo=click.echo, rows_per_week=rows_per_week, health=not no_health)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    if figures["failed_runs"]:
+        raise click.ClickException(f"{figures['failed_runs']} run(s) failed")
+    if not all(figures["identical"].values()):
+        raise click.ClickException("one run and one run per week built different results")
+
+
+@bench.command("lake")
+@click.option("--weeks", default="52,520", show_default=True, help="lake sizes in weeks, comma separated")
+@click.option("--rows-per-week", default=2_000, show_default=True, help="rows in each lake week")
+@click.option("--new-rows", default=10_000, show_default=True, help="new rows in the ingested file")
+@click.option("--corrections", default=1_000, show_default=True, help="stored rows the file sends again, changed")
+@click.option("--repeat", default=3, show_default=True, help="best of this many upserts")
+def bench_lake(weeks, rows_per_week, new_rows, corrections, repeat):
+    """Upsert cost of one new file as the lake grows: intake, touched weeks, export, per size."""
+    from pdp_assets.bench_backfill import bench_lake as run, parse_sizes
+
+    try:
+        run(parse_sizes(weeks), echo=click.echo, rows_per_week=rows_per_week, new_rows=new_rows,
+            corrections=corrections, repeat=repeat)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+
+
 @main.command()
 @click.option("--port", default=3000, show_default=True)
 def ui(port):
