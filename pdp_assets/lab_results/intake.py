@@ -85,8 +85,10 @@ def ingest_upload(storage: BlobStorage, key: str, today: dt.date) -> IntakeRepor
 
     index_blob = lake.content_index_blob(facts["sha256"])
     first = lake.read_json(storage, lake.ARCHIVE, index_blob)
-    if new and first is not None and first["upload"] != key:
-        # The same bytes under another name, or uploaded again: nothing changes.
+    if new and first is not None and first["upload"] != key and not is_reingest(name):
+        # The same bytes under another name, or uploaded again: nothing changes. Not for a
+        # re-ingest: a person sent those rows back (perhaps unchanged, after a rule change), and
+        # skipping them would lose rows whose quarantine file the re-ingest just removed.
         report.duplicate_of = first["upload"]
         report.notes.append(f"same content as upload {first['upload']}: nothing to do")
     else:
@@ -168,6 +170,13 @@ def safe_blob_name(filename: str, now: dt.datetime | None = None) -> str:
     return f"{stamp}_{stem[:100]}.csv"
 
 
+REINGEST = "reingest_"  # landing names of re-ingested quarantine rows: <stamp>_reingest_<stem>.csv
+
+
+def is_reingest(name: str) -> bool:
+    return name.partition("_")[2].startswith(REINGEST)
+
+
 @dataclass
 class QuarantineFile:
     name: str
@@ -180,7 +189,10 @@ def quarantine_files(storage: BlobStorage, top: int = 3) -> list[QuarantineFile]
     """Every quarantine file with its row count and its ``top`` most common reasons."""
     files = []
     for b in storage.list_blobs(lake.QUARANTINE):
-        frame = pl.read_csv(storage.read(lake.QUARANTINE, b.name), infer_schema=False)
+        frame = pl.read_csv(storage.read(lake.QUARANTINE, b.name), infer_schema=False, raise_if_empty=False)
+        if ERROR not in frame.columns:  # not written by the pipeline: list it rather than fail the listing
+            files.append(QuarantineFile(b.name, b.etag, frame.height, [(f"no {ERROR} column", frame.height)]))
+            continue
         reasons = frame[ERROR].str.split("; ").explode().value_counts(sort=True).head(top)
         files.append(QuarantineFile(b.name, b.etag, frame.height, [tuple(r) for r in reasons.iter_rows()]))
     return files
@@ -230,6 +242,6 @@ def reingest(
                 "Nothing was sent; reload it to see the current rows, then apply your fixes again."
             )
     rows = fixed.drop([c for c in (ERROR, SOURCE, ROW) if c in fixed.columns])
-    name = safe_blob_name(f"reingest_{Path(resolves).stem}.csv")
+    name = safe_blob_name(f"{REINGEST}{Path(resolves).stem}.csv")
     storage.write(lake.LANDING, name, lake.to_csv(rows))
     return Reingested(name, rows.height, storage.delete(lake.QUARANTINE, resolves, etag=etag))
