@@ -24,13 +24,14 @@ from pdp_assets.resources.storage import BlobStorage
 
 DAILY = "daily_health_metrics"
 
-# The console reads these containers and writes only the last three (uploads, deletion requests,
-# and removing a quarantine file once its rows are re-ingested). The archive is never touched.
+# The console reads these containers, writes only uploads and deletion requests, and deletes
+# only a quarantine file once its rows are re-ingested. The archive is never touched.
 READABLE = {lake.LANDING, lake.QUARANTINE, lake.DELETION_REQUESTS, lake.DATA, lake.LOGS,
             health_store.CONTAINER}
-WRITABLE = {lake.LANDING, lake.DELETION_REQUESTS, lake.QUARANTINE}
-_READS = {"list_blobs", "info", "read", "exists", "location"}
-_WRITES = {"write", "delete"}
+ALLOWED = {method: READABLE for method in ("list_blobs", "info", "read", "exists", "location")} | {
+    "write": {lake.LANDING, lake.DELETION_REQUESTS},
+    "delete": {lake.QUARANTINE},
+}
 
 
 class ScopedStorage:
@@ -41,15 +42,13 @@ class ScopedStorage:
         self._storage = storage
 
     def __getattr__(self, attr: str):
-        if attr not in _READS | _WRITES:
+        if attr not in ALLOWED:
             raise AttributeError(attr)
         method = getattr(self._storage, attr)
-        allowed = WRITABLE if attr in _WRITES else READABLE
 
         def guarded(container: str, *args, **kwargs):
-            if container not in allowed:
-                verb = "write to" if attr in _WRITES else "read"
-                raise PermissionError(f"the admin console does not {verb} the {container!r} container")
+            if container not in ALLOWED[attr]:
+                raise PermissionError(f"the admin console does not {attr} in the {container!r} container")
             return method(container, *args, **kwargs)
 
         return guarded
@@ -139,6 +138,14 @@ def deletion_preview(store: ScopedStorage, data: bytes) -> tuple[pl.DataFrame, p
             quarantined.append(hit.select("sample_id", "test_date", quarantine_file=pl.lit(blob.name)))
     schema = {"sample_id": pl.String, "test_date": pl.String, "quarantine_file": pl.String}
     return pairs, in_lake, pl.concat(quarantined) if quarantined else pl.DataFrame(schema=schema)
+
+
+def unmatched_pairs(pairs: pl.DataFrame, in_lake: pl.DataFrame, quarantined: pl.DataFrame) -> pl.DataFrame:
+    """The requested pairs matched by no lake record and no quarantined row: by the whole pair,
+    since a sample_id found under another test_date is not the record asked for."""
+    as_text = pl.col("test_date").cast(pl.String)
+    found = pl.concat([in_lake.select("sample_id", as_text), quarantined.select("sample_id", as_text)])
+    return pairs.with_columns(as_text).join(found, on=["sample_id", "test_date"], how="anti")
 
 
 def file_deletion_request(store: ScopedStorage, data: bytes, name: str = "deletion_request.csv") -> str:

@@ -27,8 +27,9 @@ class DeletionReport:
     request: str
     requested: int = 0
     found: int = 0
-    not_found: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)  # "<sample_id> <test_date>" of pairs found nowhere
     removed_from: dict[str, list[str]] = field(default_factory=dict)  # blob -> sample_ids
+    removed_pairs: set[tuple[str, str]] = field(default_factory=set)  # (sample_id, test_date) removed anywhere
     weeks: list[str] = field(default_factory=list)
     rejected: str = ""
 
@@ -74,8 +75,9 @@ def _scrub(storage, container, name, frame, cols, targets, report, write) -> Non
     removed = frame.filter(mask)
     if removed.height == 0:
         return
-    ids = removed.get_column(cols[0]).cast(pl.String).str.strip_chars()
-    report.removed_from[f"{container}/{name}"] = sorted(set(ids.to_list()))
+    pairs = removed.select(pl.col(c).cast(pl.String).str.strip_chars() for c in cols)
+    report.removed_from[f"{container}/{name}"] = sorted(set(pairs.to_series(0).to_list()))
+    report.removed_pairs.update(pairs.iter_rows())
     kept = frame.filter(~mask)
     if kept.height:
         storage.write(container, name, write(kept))
@@ -136,8 +138,8 @@ def delete_records(storage: BlobStorage, key: str) -> DeletionReport:
         )
     report.weeks = weeks
 
-    found_ids = {i for ids in report.removed_from.values() for i in ids}
-    report.not_found = sorted(set(targets["sample_id"]) - found_ids)
+    # Found means this pair was removed: a sample_id stored under another test_date is not it.
+    report.not_found = [f"{s} {d}" for s, d in targets.iter_rows() if (s, str(d)) not in report.removed_pairs]
     report.found = targets.height - len(report.not_found)
     _write_log(storage, report, uid, targets)
     storage.delete(lake.DELETION_REQUESTS, name, etag=info.etag)
@@ -153,8 +155,9 @@ def _write_log(storage: BlobStorage, report: DeletionReport, uid: str, targets: 
             {
                 "sample_id": sid,
                 "test_date": str(d),
-                "status": "not_found" if sid in report.not_found else "deleted",
-                "removed_from": "; ".join(b for b, ids in report.removed_from.items() if sid in ids),
+                "status": "deleted" if (sid, str(d)) in report.removed_pairs else "not_found",
+                "removed_from": "; ".join(b for b, ids in report.removed_from.items() if sid in ids)
+                if (sid, str(d)) in report.removed_pairs else "",
                 "reason": "",
             }
             for sid, d in targets.iter_rows()

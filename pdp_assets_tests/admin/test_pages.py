@@ -80,10 +80,14 @@ def test_upload_refuses_path_separators_and_oversized_files(open_page, storage, 
 def test_console_storage_only_reaches_the_containers_it_needs(console_env, storage):
     store = console.storage()
     storage.write(lake.ARCHIVE, "raw/x.csv", b"x")
-    with pytest.raises(PermissionError, match="does not read the 'archive' container"):
+    with pytest.raises(PermissionError, match="does not read in the 'archive' container"):
         store.read(lake.ARCHIVE, "raw/x.csv")
-    with pytest.raises(PermissionError, match="does not write to the 'data' container"):
+    with pytest.raises(PermissionError, match="does not write in the 'data' container"):
         store.write(lake.DATA, "final_cdc_export.csv", b"")
+    with pytest.raises(PermissionError, match="does not write in the 'quarantine' container"):
+        store.write(lake.QUARANTINE, "forged.csv", b"")  # it only removes quarantine files
+    with pytest.raises(PermissionError, match="does not delete in the 'landing-zone' container"):
+        store.delete(lake.LANDING, "ok.csv")
     store.write(lake.LANDING, "ok.csv", b"a\n")  # and it does reach its own
     assert storage.read(lake.LANDING, "ok.csv") == b"a\n"
 
@@ -136,14 +140,15 @@ def test_deletion_preview_then_submit(open_page, storage, ingest, quarantined):
     at.session_state["deletion_pairs"] = {
         "edited_rows": {0: {"sample_id": "A1", "test_date": "2024-01-01"}},  # in the lake
         "added_rows": [{"sample_id": "A2", "test_date": "2024-01-02"},  # quarantined
-                       {"sample_id": "NOPE", "test_date": "2024-01-05"}],
+                       {"sample_id": "NOPE", "test_date": "2024-01-05"},
+                       {"sample_id": "A1", "test_date": "2024-02-02"}],  # a stored id, another date
         "deleted_rows": [],
     }
     at.button(key="preview").click().run()
-    assert texts(at.subheader)[0] == "3 pair(s): 1 lake record(s) and 1 quarantined row(s) match"
+    assert texts(at.subheader)[0] == "4 pair(s): 1 lake record(s) and 1 quarantined row(s) match"
     assert at.dataframe[1].value["sample_id"].tolist() == ["A1"]  # the lake records
     assert at.dataframe[2].value["quarantine_file"].tolist() == [quarantined]
-    assert "NOPE 2024-01-05" in texts(at.warning)[0]
+    assert texts(at.warning)[0].endswith(": NOPE 2024-01-05, A1 2024-02-02")
     assert landed(storage, lake.DELETION_REQUESTS) == []  # a preview files nothing
 
     at.button(key="submit").click().run()
@@ -152,7 +157,8 @@ def test_deletion_preview_then_submit(open_page, storage, ingest, quarantined):
     ingest()
     assert lake.read_lake(storage).height == 0
     log = open_page("deletions").dataframe[-1].value  # the deletion log, below the form
-    assert dict(zip(log["sample_id"], log["status"])) == {"A1": "deleted", "A2": "deleted", "NOPE": "not_found"}
+    assert sorted(zip(log["sample_id"], log["status"])) == [
+        ("A1", "deleted"), ("A1", "not_found"), ("A2", "deleted"), ("NOPE", "not_found")]
 
 
 def test_a_malformed_deletion_request_is_not_filed(open_page, storage):

@@ -49,13 +49,12 @@ if data is not None and st.button("Preview", key="preview"):
 preview = st.session_state.get("deletion_preview")
 if preview is not None and preview["data"] == data:
     pairs, in_lake, quarantined = preview["pairs"], preview["in_lake"], preview["quarantined"]
-    found = set(in_lake["sample_id"]) | set(quarantined["sample_id"])
     st.subheader(f"{pairs.height} pair(s): {in_lake.height} lake record(s) and {quarantined.height} "
                  "quarantined row(s) match")
     st.dataframe(in_lake, hide_index=True)
     if quarantined.height:
         st.dataframe(quarantined, hide_index=True)
-    missing = pairs.filter(~pl.col("sample_id").is_in(list(found)))
+    missing = console.unmatched_pairs(pairs, in_lake, quarantined)
     if missing.height:
         st.warning("Found nowhere (the deletion log will say so): "
                    + ", ".join(f"{s} {d}" for s, d in missing.iter_rows()))
