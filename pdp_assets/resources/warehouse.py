@@ -6,7 +6,6 @@ speaks Snowflake SQL with ``%s`` parameters either way. Files are loaded the Sno
 server), so the local path and the cloud path run the same statements.
 """
 
-import re
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +14,7 @@ from typing import Any, Iterator, Optional
 import dagster as dg
 from pydantic import field_validator
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-
-
-def _identifier(value: str) -> str:
-    if not _IDENT.match(value or ""):
-        raise ValueError(f"{value!r} is not a plain Snowflake identifier (letters, digits, _; not starting with a digit)")
-    return value.upper()
+from pdp_assets.warehouse.config import identifier
 
 
 class Warehouse(dg.ConfigurableResource, ABC):
@@ -35,7 +28,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def _plain(cls, v: str) -> str:
         if isinstance(v, dg.EnvVar):  # resolved at run time; never written into SQL text anyway
             return v
-        return _identifier(v)  # defence in depth: only plain names
+        return identifier(v)  # defence in depth: only plain names
 
     @abstractmethod
     @contextmanager

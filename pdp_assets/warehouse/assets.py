@@ -149,7 +149,9 @@ def _stale_handling(context, warehouse, storage, cfg: WarehouseConfig, load: Loa
                 continue
             run = context.instance.get_run_by_id(row["RUN_ID"]) if row["RUN_ID"] else None
             beat = row["UPDATED_AT"]
-            if run is not None and run.is_finished:
+            if run is not None and not run.is_finished:
+                continue  # a live run owns it, however long its MERGE takes: heartbeats only judge lost runs
+            if run is not None:
                 why = f"its run {row['RUN_ID']} ended ({run.status.value}) while the load was RUNNING"
             elif beat is not None and beat < limit:
                 why = f"no heartbeat since {beat.isoformat()} (stale after {load.stale_after_minutes} min)"
@@ -208,6 +210,9 @@ def _pre_validation(context, warehouse, storage: BlobStorage, cfg: WarehouseConf
 def _source_to_stage(context, warehouse, storage, cfg, load: Load, window: Window) -> Window:
     def work(cur):
         frame, files = sql.read_source(storage, load.source, window.key)
+        # The source may have changed since pre-validation (a resume days later): apply the drift
+        # policy again, so a new column is added or rejected, never dropped by the COPY.
+        sql.ensure_tables(cur, load, frame, cfg.stage_area)
         staged = sql.stage_window(cur, load, cfg.stage_area, frame, window.key, window.load_id)
         return dataclasses.replace(window, source_rows=frame.height, source_files=len(files), stage_rows=staged), {
             "SOURCE_ROWS": frame.height, "STAGE_ROWS": staged}
@@ -234,6 +239,11 @@ def _stage_cleaning(context, warehouse, storage, cfg, load: Load, window: Window
 
 def _target_cleaning(context, warehouse, storage, cfg, load: Load, window: Window) -> Window:
     def work(cur):
+        if window.source_files == 0:
+            # No source file is no evidence the week is empty (a wrong container, a lake week not
+            # built yet): never wipe the target on it. Deletions reach the target on their own.
+            context.log.warning(f"no source files for {window.key}: target cleaning skipped, the target keeps its rows")
+            return dataclasses.replace(window, target_cleaned=0), {"TARGET_CLEANED_ROWS": 0}
         pruned = sql.prune_target(cur, load, window.key, window.load_id)
         return dataclasses.replace(window, target_cleaned=pruned), {"TARGET_CLEANED_ROWS": pruned}
 

@@ -219,7 +219,9 @@ def stage_window(cur, load: Load, stage_area: str, frame: pl.DataFrame, window_k
         cur.execute(f"PUT 'file://{path}' {location} OVERWRITE=TRUE AUTO_COMPRESS=FALSE")
     cur.execute(
         f"COPY INTO {q(load.stage)} FROM {location}/{load_id}.parquet FILE_FORMAT = (TYPE = PARQUET) "
-        "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE PURGE = TRUE"
+        # FORCE: a retried step re-copies the same file name, which Snowflake's load history
+        # would skip for 64 days; the DELETE above makes the copy safe to repeat.
+        "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE PURGE = TRUE FORCE = TRUE"
     )
     return count_stage(cur, load, load_id)
 

@@ -128,6 +128,16 @@ def test_an_attempt_whose_run_ended_is_stale_at_once(cfg, lab, storage, warehous
     assert new["RUN_KIND"] == "RETRY"
 
 
+def test_a_live_run_is_never_stale_however_old_its_heartbeat(cfg, lab, storage, warehouse, instance):
+    write_week(storage, WEEK1, lab_frame(WEEK1, 10))
+    run = instance.create_run_for_job(dg.GraphDefinition("g").to_job())  # known, not finished: a long MERGE
+    _running_attempt(warehouse, drive.now() - dt.timedelta(hours=2), run.run_id)
+    result = load(cfg, lab, storage, warehouse, instance)
+    assert not result.success and f"is being loaded by run {run.run_id}" in failure_message(result)
+    assert [r["STATUS"] for r in drive_rows(warehouse, WEEK1)] == ["RUNNING"]
+    assert query(warehouse, "SELECT COUNT(*) FROM LAB_RESULTS_STAGE") == [(1,)]  # its stage rows untouched
+
+
 def test_a_window_being_loaded_is_not_loaded_twice(cfg, lab, storage, warehouse, instance):
     write_week(storage, WEEK1, lab_frame(WEEK1, 10))
     _running_attempt(warehouse, drive.now(), "a-run-still-going")  # unknown here, heartbeat fresh

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from pdp_assets.lab_results import lake
 from pdp_assets.warehouse.assets import AUDIT, build_load_asset
 from pdp_assets_tests.warehouse.conftest import WEEK1, WEEK2, drive_rows, lab_frame, query, step_events, write_week
 
@@ -57,6 +58,15 @@ def test_target_cleaning_removes_rows_the_lake_no_longer_has(cfg, lab, storage, 
     load(cfg, lab, storage, warehouse, instance, WEEK1)
     assert query(warehouse, "SELECT COUNT(*) FROM LAB_RESULTS") == [(8,)]
     assert drive_rows(warehouse, WEEK1)[-1]["TARGET_CLEANED_ROWS"] == 2
+
+
+def test_a_missing_source_file_never_wipes_the_target(cfg, lab, storage, warehouse, instance):
+    write_week(storage, WEEK1, lab_frame(WEEK1, 10))
+    load(cfg, lab, storage, warehouse, instance, WEEK1)
+    storage.delete(lake.DATA, lake.lake_blob(WEEK1))  # a wrong container, a week not built yet ...
+    load(cfg, lab, storage, warehouse, instance, WEEK1)
+    assert query(warehouse, "SELECT COUNT(*) FROM LAB_RESULTS") == [(10,)]
+    assert drive_rows(warehouse, WEEK1)[-1]["TARGET_CLEANED_ROWS"] == 0
 
 
 def test_an_empty_week_loads_nothing_and_passes(cfg, lab, storage, warehouse, instance):
