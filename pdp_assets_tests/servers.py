@@ -193,7 +193,7 @@ def start_postgres(timeout: float = 60.0) -> tuple[subprocess.Popen, int, Path]:
     """
     binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
     if not binaries:
-        raise ServerError("PostgreSQL is not installed: run `make browser` (apt-get install postgresql)")
+        raise ServerError("PostgreSQL is not installed: run `make debian-packages` (apt-get install postgresql)")
     bin_dir = binaries[-1].parent
     data = Path(tempfile.mkdtemp(prefix="pdp-pg-"))
     as_user: list[str] = []
@@ -206,9 +206,14 @@ def start_postgres(timeout: float = 60.0) -> tuple[subprocess.Popen, int, Path]:
     # -F: no fsync, a test server's data is thrown away.
     server = [str(bin_dir / "postgres"), "-D", str(data / "db"), "-h", "127.0.0.1", "-p", str(port), "-k", str(data), "-F"]
     process = _spawn([*as_user, *server], data / "postgres.log")
-    wait_for_port(process, port, timeout, "PostgreSQL")
-    subprocess.run([*as_user, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "pdp", "pdp"],
-                   check=True, capture_output=True)
+    try:
+        wait_for_port(process, port, timeout, "PostgreSQL")
+        subprocess.run([*as_user, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "pdp", "pdp"],
+                       check=True, capture_output=True)
+    except BaseException:  # a server that did not come up properly is not left behind
+        stop(process)
+        shutil.rmtree(data, ignore_errors=True)
+        raise
     return process, port, data
 
 

@@ -157,7 +157,6 @@ def partition_stats(server: DevServer, asset: str) -> dict:
     return node["partitionStats"]
 
 
-@pytest.mark.slow
 def check_outcomes(server: DevServer, asset: str, run_id: str) -> dict[str, str]:
     """Each check of ``asset``: the status of its execution in run ``run_id`` (MISSING if none)."""
     key = {"path": [asset]}
@@ -170,6 +169,7 @@ def check_outcomes(server: DevServer, asset: str, run_id: str) -> dict[str, str]
     return outcomes
 
 
+@pytest.mark.slow
 def test_a_year_of_weeks_backfills_in_one_run_for_the_lab_lake_and_health_metrics(server):
     dev, rows_valid = server
     launched = time.monotonic()

@@ -23,6 +23,7 @@ def postgres():
         shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_lab_runs_are_stored_in_postgres_with_the_production_settings(postgres, pdp_env, monkeypatch):
     home = pdp_env / "dagster-pg"
     home.mkdir(parents=True)
