@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PDP_HOME ?= $(CURDIR)/.pdp
 export DAGSTER_HOME ?= $(PDP_HOME)/dagster
 
-.PHONY: install debian-packages demo test ui bench clean
+.PHONY: install debian-packages demo test ui admin bench clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -35,6 +35,9 @@ test: install debian-packages
 
 ui: install
 	$(BIN)/pdp ui
+
+admin: install
+	$(BIN)/pdp admin
 
 bench: install
 	$(BIN)/pdp bench lab --rows 1000000

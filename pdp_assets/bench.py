@@ -8,7 +8,8 @@ All three read the same generated CSV, written once:
   then a filter of all valid rows per (calendar year, ISO week) and one Parquet file each;
 - floor:    read the CSV, write one Parquet file: no validation, no partitioning;
 - weekly floor: read, split by ISO week, one Parquet file per week: what any weekly lake
-  must at least do (shown for context; the target is against the plain floor).
+  must at least do (shown for context; the target is against the plain floor);
+- the pipeline's validation alone, in memory: with the weekly floor, where the pipeline's time goes.
 
 Timings are printed, never asserted: they depend on the machine.
 """
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 
 from pdp_assets.lab_results import intake, lake
 from pdp_assets.lab_results.demo import lab_results_csv
+from pdp_assets.lab_results.validation import validate_upload
 from pdp_assets.resources.storage import LocalBlobStorage
 
 FIRST_DAY = dt.date(2020, 1, 6)
@@ -143,6 +145,14 @@ def run_floor_weekly(csv_path: Path, out: Path) -> tuple[float, Accounting]:
     return time.perf_counter() - start, Accounting(frame.height, frame.height, 0, len(weeks))
 
 
+def run_validation(csv: bytes, today: dt.date) -> float:
+    """The pipeline's validation alone (parse, every rule, reasons per row), no I/O: where the
+    pipeline's time goes besides writing files."""
+    start = time.perf_counter()
+    validate_upload(csv, "bench_lab.csv", today)
+    return time.perf_counter() - start
+
+
 def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
     """Time the three contenders on one generated file and print a table and the targets."""
     today = dt.datetime.now(dt.timezone.utc).date()
@@ -160,6 +170,7 @@ def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
         seed_s, seed = _best(repeat, lambda out: run_seed(csv_path, out))
         floor_s, _ = _best(repeat, lambda out: run_floor(csv_path, out))
         weekly_s, _ = _best(repeat, lambda out: run_floor_weekly(csv_path, out))
+        validation_s = min(run_validation(csv, today) for _ in range(max(1, repeat)))
 
     speedup, floor_ratio = seed_s / pipe_s, pipe_s / floor_s
     table = [
@@ -167,6 +178,7 @@ def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
         ("seed's way (Pydantic per row)", seed_s, f"seed/pipeline = {speedup:.1f}x"),
         ("floor (read CSV, write one Parquet)", floor_s, f"pipeline/floor = {floor_ratio:.1f}x"),
         ("weekly floor (read, split, Parquet per week)", weekly_s, f"pipeline/weekly floor = {pipe_s / weekly_s:.1f}x"),
+        ("pipeline's validation alone (no I/O)", validation_s, f"validation/floor = {validation_s / floor_s:.1f}x"),
     ]
     width = max(len(n) for n, _, _ in table)
     echo(f"{'contender':<{width}}  {'seconds':>8}  {'rows/s':>11}  vs pipeline")

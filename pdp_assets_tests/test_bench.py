@@ -12,7 +12,7 @@ def test_bench_lab_prints_contenders_and_accounting():
     bench_lab(2000, echo=lines.append)
     text = "\n".join(lines)
 
-    for contender in ("pipeline", "seed's way", "floor"):
+    for contender in ("pipeline", "seed's way", "floor", "weekly floor", "pipeline's validation alone"):
         row = next(line for line in lines if line.startswith(contender))
         seconds, rows_per_s = re.search(rf"\s(\d+\.\d\d)\s+({NUMBER})\s", row).groups()
         assert float(seconds) >= 0 and int(rows_per_s.replace(",", "")) > 0, row

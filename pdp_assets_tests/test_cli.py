@@ -36,7 +36,7 @@ def test_safe_blob_name():
 
 def test_help_documents_every_command(pdp):
     text = pdp("--help")
-    for command in ("upload", "ingest", "quarantine", "delete-request", "export", "demo", "ui", "bench", "sql"):
+    for command in ("upload", "ingest", "quarantine", "delete-request", "export", "demo", "ui", "bench", "sql", "admin"):
         assert command in text
     assert "reingest" in pdp("quarantine", "--help")
 
