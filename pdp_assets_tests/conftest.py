@@ -47,3 +47,35 @@ def pdp_env(tmp_path, monkeypatch):
 def pytest_configure(config):
     OUTPUT.mkdir(exist_ok=True)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium and chromium-driver (make debian-packages)
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """Opens Debian's headless Chromium through Selenium at a window size (no downloaded
+    browser, a fresh profile); every browser opened is quit at teardown, with its chromedriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    drivers = []
+
+    def open_browser(width: int, height: int):
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", f"--window-size={width},{height}",
+                     f"--user-data-dir={tmp_path / f'chromium-profile-{len(drivers)}'}"):
+            options.add_argument(flag)
+        service = Service(CHROMEDRIVER, log_output=str(tmp_path / f"chromedriver-{len(drivers)}.log"))
+        drivers.append(webdriver.Chrome(service=service, options=options))
+        return drivers[-1]
+
+    try:
+        yield open_browser
+    finally:
+        for driver in drivers:
+            driver.quit()

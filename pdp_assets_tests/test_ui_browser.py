@@ -22,8 +22,6 @@ GROUPS = {"lab_results", "health", "retail", "warehouse"}
 UPLOAD_AND_REQUEST_ASSETS = {  # partitioned by file (dynamic partitions); every other asset by ISO week
     "lab_raw_uploads", "lab_valid_rows", "lab_quarantine", "lab_deletions", "warehouse_lab_deletions",
 }
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WINDOW = (2200, 3700)  # tall enough for the whole expanded graph at zoom 1: all nodes are drawn
 RENDER_SECONDS = 60
 
@@ -130,23 +128,8 @@ def drawn_lineage(graph: dict) -> tuple[set[str], dict[str, dict], set[tuple[str
 
 
 @pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    service = Service(CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()  # ends chromedriver and the browser it started
+def browser(chromium):
+    return chromium(*WINDOW)
 
 
 def test_asset_graph_shows_the_four_groups_and_their_lineage(server, assets, browser):

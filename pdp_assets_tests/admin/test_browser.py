@@ -17,29 +17,12 @@ from pdp_assets_tests.servers import free_port, group_members, start_http_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 60  # seconds for a page to show what is awaited; a few on an idle machine
 
 
 @pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1700",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):  # a fresh profile
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log")),
-                              options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()  # ends chromedriver and the browser it started
+def browser(chromium):
+    return chromium(1400, 1700)
 
 
 @pytest.fixture
