@@ -102,6 +102,13 @@ def test_delete_honours_the_etag(blobs, container):
     assert blobs.info(container, "x.csv") is None
 
 
+def test_create_writes_only_a_new_name(blobs, container):
+    assert blobs.create(container, "claim.csv", b"first") is True
+    assert blobs.create(container, "claim.csv", b"second") is False
+    assert blobs.read(container, "claim.csv") == b"first"  # the first write stands
+    assert [b.name for b in blobs.list_blobs(container)] == ["claim.csv"]  # no temp file left
+
+
 def test_delete_of_a_missing_blob_returns_false(blobs, container):
     assert blobs.delete(container, "nothing.csv") is False
     assert blobs.delete(f"{container}-missing", "nothing.csv") is False

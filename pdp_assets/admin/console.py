@@ -30,6 +30,7 @@ READABLE = {lake.LANDING, lake.QUARANTINE, lake.DELETION_REQUESTS, lake.DATA, la
             health_store.CONTAINER}
 ALLOWED = {method: READABLE for method in ("list_blobs", "info", "read", "exists", "location")} | {
     "write": {lake.LANDING, lake.DELETION_REQUESTS},
+    "create": {lake.LANDING},
     "delete": {lake.QUARANTINE},
 }
 

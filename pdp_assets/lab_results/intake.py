@@ -243,5 +243,16 @@ def reingest(
             )
     rows = fixed.drop([c for c in (ERROR, SOURCE, ROW) if c in fixed.columns])
     name = safe_blob_name(f"{REINGEST}{Path(resolves).stem}.csv")
-    storage.write(lake.LANDING, name, lake.to_csv(rows))
+    if etag is None:
+        storage.write(lake.LANDING, name, lake.to_csv(rows))
+    else:
+        # Two saves of one version can both pass the check above at the same instant: the landing
+        # name is then the version's own (not the time's), and only the first save can create it.
+        version = hashlib.sha256(f"{resolves}\n{etag}".encode()).hexdigest()[:20]
+        name = f"{version}_{name.partition('_')[2]}"
+        if not storage.create(lake.LANDING, name, lake.to_csv(rows)):
+            raise QuarantineChanged(
+                f"{resolves} is being re-ingested from this same version by someone else (saved a moment ago). "
+                "Nothing was sent; reload it to see what is left, then apply your fixes again."
+            )
     return Reingested(name, rows.height, storage.delete(lake.QUARANTINE, resolves, etag=etag))

@@ -41,6 +41,11 @@ class BlobStorage(dg.ConfigurableResource, ABC):
         """Create or atomically replace a blob."""
 
     @abstractmethod
+    def create(self, container: str, name: str, data: bytes) -> bool:
+        """Write a blob only if none of that name exists, atomically: True if this call created
+        it, False if it was there already (someone else's write won)."""
+
+    @abstractmethod
     def delete(self, container: str, name: str, etag: Optional[str] = None) -> bool:
         """Delete a blob; with ``etag``, only if it still has that etag. True if deleted."""
 
@@ -112,6 +117,14 @@ class LocalBlobStorage(BlobStorage):
             raise FileNotFoundError(f"no blob {self.location(container, name)}") from None
 
     def write(self, container: str, name: str, data: bytes) -> None:
+        self._put(container, name, data, replace=True)
+
+    def create(self, container: str, name: str, data: bytes) -> bool:
+        return self._put(container, name, data, replace=False)
+
+    def _put(self, container: str, name: str, data: bytes, replace: bool) -> bool:
+        """A durable temp file moved into place: replacing (rename), or only if the name is free
+        (a hard link fails atomically when it exists)."""
         path = self._path(container, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -120,10 +133,16 @@ class LocalBlobStorage(BlobStorage):
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
+            if replace:
+                os.replace(tmp, path)
+                return True
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
 
     def delete(self, container: str, name: str, etag: Optional[str] = None) -> bool:
         path = self._path(container, name)
@@ -217,6 +236,16 @@ class AzureBlobStorage(BlobStorage):
         _check_name(name)
         # A single put, or staged blocks committed at once: readers see old or new, never half.
         self._container(container, create=True).upload_blob(name, data, overwrite=True)
+
+    def create(self, container: str, name: str, data: bytes) -> bool:
+        from azure.core.exceptions import ResourceExistsError
+
+        _check_name(name)
+        try:  # the service refuses the put if the blob exists (If-None-Match: *)
+            self._container(container, create=True).upload_blob(name, data, overwrite=False)
+        except ResourceExistsError:
+            return False
+        return True
 
     def delete(self, container: str, name: str, etag: Optional[str] = None) -> bool:
         from azure.core import MatchConditions

@@ -59,8 +59,8 @@ def test_a_save_on_a_changed_file_is_refused_and_writes_nothing(blobs):
 
 
 class Racing:
-    """The storage, where someone else's version of the quarantine file lands right after each
-    write: between the save's etag check and its conditional delete."""
+    """The storage, where someone else's version of the quarantine file lands right after the
+    save's landing file: between the save's etag check and its conditional delete."""
 
     def __init__(self, blobs):
         self.blobs = blobs
@@ -68,9 +68,20 @@ class Racing:
     def __getattr__(self, attr):
         return getattr(self.blobs, attr)
 
-    def write(self, container, name, data):
-        self.blobs.write(container, name, data)
+    def create(self, container, name, data):
+        created = self.blobs.create(container, name, data)
         self.blobs.write(lake.QUARANTINE, NAME, QUARANTINED + b"A9,2024-01-09,X,1,reason,other.csv,3\n")
+        return created
+
+
+class NotDeletedYet(Racing):
+    """A save paused after its landing file, before its delete: another save now passes the check."""
+
+    def create(self, container, name, data):
+        return self.blobs.create(container, name, data)
+
+    def delete(self, container, name, etag=None):
+        return False
 
 
 def test_the_quarantine_file_is_kept_when_it_changes_while_saving(blobs):
@@ -80,3 +91,14 @@ def test_the_quarantine_file_is_kept_when_it_changes_while_saving(blobs):
     assert not sent.removed  # both versions kept: ours in the landing zone, theirs in quarantine
     assert blobs.exists(lake.LANDING, sent.landing_blob)
     assert b"A9" in blobs.read(lake.QUARANTINE, NAME)
+
+
+def test_two_saves_of_one_version_at_once_send_only_the_first(blobs):
+    blobs.write(lake.QUARANTINE, NAME, QUARANTINED)
+    rows, etag = read_quarantine(blobs, NAME)
+    first = reingest(NotDeletedYet(blobs), fixed(rows), NAME, etag=etag)
+    with pytest.raises(QuarantineChanged, match="being re-ingested from this same version by someone else"):
+        reingest(blobs, rows.with_columns(result=pl.lit("NEG")), NAME, etag=etag)  # the other person's fix
+    assert [b.name for b in blobs.list_blobs(lake.LANDING)] == [first.landing_blob]
+    assert b"POS" in blobs.read(lake.LANDING, first.landing_blob)  # the first save's rows, not mixed
+    assert blobs.exists(lake.QUARANTINE, NAME)  # the refused person reloads and sees it
