@@ -88,6 +88,27 @@ def test_quarantined_rows_reingested_unchanged_twice_stay_in_quarantine(storage)
     assert listed["dropped_by_hand.csv"] == (1, [("no pipeline_error column", 1)]) and qfile.name in listed
 
 
+def test_overlapping_rebuilds_of_a_week_lose_no_upload(storage):
+    """A rebuild (say a UI backfill) reads the week's slices; before it writes, another upload is
+    staged and the sensor's lake run rebuilds the week. The stale write must not win."""
+    intake.ingest_upload(storage, land(storage, "a.csv", csv_bytes("A1,2024-01-01,POS,5")), TODAY)
+    second = land(storage, "b.csv", csv_bytes("B1,2024-01-02,NEG,0"))
+
+    class Overlapping:  # the storage as the slow rebuild sees it
+        def __getattr__(self, attr):
+            return getattr(storage, attr)
+
+        def write(self, container, name, data):
+            if container == lake.DATA and not done:
+                done.append(process(storage, second))  # the other upload and its lake run, meanwhile
+            storage.write(container, name, data)
+
+    done = []
+    change = lake.rebuild_week(Overlapping(), W1)  # it read a.csv's slice only, then wrote
+    assert done and (change.rows, change.inserted) == (2, 2)
+    assert lake_rows(storage) == [("A1", dt.date(2024, 1, 1), "POS", 5), ("B1", dt.date(2024, 1, 2), "NEG", 0)]
+
+
 def test_a_blob_overwritten_with_new_content_is_processed_again(storage):
     k1 = land(storage, "a.csv", csv_bytes("A1,2024-01-01,POS,5"))
     process(storage, k1)

@@ -148,29 +148,41 @@ def build_week(slices: list[pl.DataFrame]) -> pl.DataFrame:
 
 
 def rebuild_week(storage: BlobStorage, week_key: str) -> WeekChange:
-    """Rewrite one lake partition from the archive; atomic, and a no-op when nothing changed."""
-    names = [b.name for b in storage.list_blobs(ARCHIVE, slice_prefix(week_key))]
-    slices = [pl.read_parquet(storage.read(ARCHIVE, n)) for n in names]
-    new = build_week(slices)
+    """Rewrite one lake partition from the archive; atomic, and a no-op when nothing changed.
+
+    Two rebuilds of a week may overlap (a sensor's lake run and a backfill launched from the UI):
+    each checks after its write that the week's slices are still the ones it read, and rebuilds
+    again if not, so the last write always holds every slice and none is lost to a stale one."""
+    old = read_lake_week(storage, week_key) if storage.exists(DATA, lake_blob(week_key)) else None
+    current = old
+    while True:
+        listed = storage.list_blobs(ARCHIVE, slice_prefix(week_key))
+        new = build_week([pl.read_parquet(storage.read(ARCHIVE, b.name)) for b in listed])
+        if not (new.equals(current) if current is not None else new.height == 0):
+            if new.height:
+                storage.write(DATA, lake_blob(week_key), to_parquet(new))
+            else:
+                storage.delete(DATA, lake_blob(week_key))
+        if storage.list_blobs(ARCHIVE, slice_prefix(week_key)) == listed:
+            return _change(week_key, new, old, len(listed))
+        # The slices moved on (another upload, a deletion): build again, against what is there now.
+        current = read_lake_week(storage, week_key) if storage.exists(DATA, lake_blob(week_key)) else None
+
+
+def _change(week_key: str, new: pl.DataFrame, old: pl.DataFrame | None, uploads: int) -> WeekChange:
+    """What a rebuild did to the week: ``new`` against ``old``, the week before it (None: none)."""
     inserted = updated = removed = 0
-    if not storage.exists(DATA, lake_blob(week_key)):
+    if old is None:
         inserted = new.height  # a new week: nothing to compare with
-    else:
-        old = read_lake_week(storage, week_key)
-        if not new.equals(old):
-            joined = new.join(old, on="sample_id", how="full", suffix="_old", coalesce=False)
-            inserted = joined.filter(pl.col("sample_id_old").is_null()).height
-            removed = joined.filter(pl.col("sample_id").is_null()).height
-            both = joined.filter(pl.col("sample_id").is_not_null() & pl.col("sample_id_old").is_not_null())
-            updated = both.filter(
-                pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in LAKE_COLUMNS[1:])
-            ).height
-    if inserted or updated or removed:
-        if new.height:
-            storage.write(DATA, lake_blob(week_key), to_parquet(new))
-        else:
-            storage.delete(DATA, lake_blob(week_key))
-    return WeekChange(week_key, new.height, inserted, updated, removed, len(names))
+    elif not new.equals(old):
+        joined = new.join(old, on="sample_id", how="full", suffix="_old", coalesce=False)
+        inserted = joined.filter(pl.col("sample_id_old").is_null()).height
+        removed = joined.filter(pl.col("sample_id").is_null()).height
+        both = joined.filter(pl.col("sample_id").is_not_null() & pl.col("sample_id_old").is_not_null())
+        updated = both.filter(
+            pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in LAKE_COLUMNS[1:])
+        ).height
+    return WeekChange(week_key, new.height, inserted, updated, removed, uploads)
 
 
 def read_lake(storage: BlobStorage) -> pl.DataFrame:
