@@ -28,7 +28,8 @@ from pdp_assets.warehouse.config import Load, WarehouseConfig
 GROUP = "warehouse"
 AUDIT = "audit_counts"  # check name
 JOB_TAGS = {
-    # A failed step already had its RetryPolicy; run retries (dagster.yaml) are for crashed runs only.
+    # A failed step already had its RetryPolicy; run retries are for crashed runs only. dagster.yaml
+    # says so for every run; the tag keeps it so on an instance configured otherwise.
     "dagster/retry_on_asset_or_op_failure": "false",
 }
 

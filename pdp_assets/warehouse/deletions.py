@@ -19,7 +19,7 @@ from pdp_assets.lab_results.intake import split_partition_key
 from pdp_assets.metadata import markdown_table
 from pdp_assets.resources.storage import BlobStorage
 from pdp_assets.resources.warehouse import Warehouse
-from pdp_assets.warehouse.assets import GROUP, JOB_TAGS
+from pdp_assets.warehouse.assets import GROUP
 from pdp_assets.warehouse.config import WarehouseConfig
 from pdp_assets.warehouse.sql import q, table_columns
 
@@ -68,7 +68,6 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
         deps=["lab_deletions"],
         group_name=GROUP,
         kinds={"snowflake", "csv"},
-        op_tags=JOB_TAGS,
         check_specs=[dg.AssetCheckSpec(PAIRS_GONE, asset="warehouse_lab_deletions", partitions_def=deletion_partitions,
                                        description="Read back after the delete: no requested (sample_id, test_date) "
                                        "pair is left in any target or stage table")],
