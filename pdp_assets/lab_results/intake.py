@@ -170,7 +170,8 @@ def safe_blob_name(filename: str, now: dt.datetime | None = None) -> str:
     return f"{stamp}_{stem[:100]}.csv"
 
 
-REINGEST = "reingest_"  # landing names of re-ingested quarantine rows: <stamp>_reingest_<stem>.csv
+# Landing names of re-ingested quarantine rows: <stamp or version>_reingest_<stem>.csv
+REINGEST = "reingest_"
 
 
 def is_reingest(name: str) -> bool:
