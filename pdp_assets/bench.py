@@ -1,6 +1,6 @@
 """``pdp bench lab``: this pipeline's lab ingest side by side with the seed's way and the floor.
 
-All three read the same generated CSV, written once:
+Every contender reads the same generated CSV, written once:
 - pipeline: exactly what production runs on local storage: ``intake.ingest_upload`` (archive,
   validate, quarantine, stage weekly slices) then ``lake.rebuild_week`` for every week it staged;
 - seed:     what the seed's pipeline/process_data_cloud.py does, re-implemented: Polars reads
@@ -154,7 +154,7 @@ def run_validation(csv: bytes, today: dt.date) -> float:
 
 
 def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
-    """Time the three contenders on one generated file and print a table and the targets."""
+    """Time the contenders on one generated file and print a table and the targets."""
     today = dt.datetime.now(dt.timezone.utc).date()
     days = (LAST_DAY - FIRST_DAY).days + 1
     with tempfile.TemporaryDirectory(prefix="pdp-bench-") as tmp:

@@ -161,13 +161,13 @@ def _write_execution_log(storage: BlobStorage, report: IntakeReport) -> None:
 # Shared by the ``pdp`` command and the admin console, so both name and re-ingest files alike.
 
 
-def safe_blob_name(filename: str, now: dt.datetime | None = None) -> str:
+def safe_blob_name(filename: str, now: dt.datetime | None = None, prefix: str | None = None) -> str:
     """A landing name that cannot escape its container or overwrite a file still waiting:
-    ``<UTC timestamp>_<basename with only [A-Za-z0-9._-]>``."""
+    ``<prefix, by default the UTC timestamp>_<basename with only [A-Za-z0-9._-]>``."""
     base = Path(filename).name
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(base).stem).strip("._") or "upload"
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S%f")
-    return f"{stamp}_{stem[:100]}.csv"
+    prefix = prefix or (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S%f")
+    return f"{prefix}_{stem[:100]}.csv"
 
 
 # Landing names of re-ingested quarantine rows: <stamp or version>_reingest_<stem>.csv
@@ -243,14 +243,14 @@ def reingest(
                 "Nothing was sent; reload it to see the current rows, then apply your fixes again."
             )
     rows = fixed.drop([c for c in (ERROR, SOURCE, ROW) if c in fixed.columns])
-    name = safe_blob_name(f"{REINGEST}{Path(resolves).stem}.csv")
+    fixed_name = f"{REINGEST}{Path(resolves).stem}.csv"
     if etag is None:
+        name = safe_blob_name(fixed_name)
         storage.write(lake.LANDING, name, lake.to_csv(rows))
     else:
         # Two saves of one version can both pass the check above at the same instant: the landing
         # name is then the version's own (not the time's), and only the first save can create it.
-        version = hashlib.sha256(f"{resolves}\n{etag}".encode()).hexdigest()[:20]
-        name = f"{version}_{name.partition('_')[2]}"
+        name = safe_blob_name(fixed_name, prefix=hashlib.sha256(f"{resolves}\n{etag}".encode()).hexdigest()[:20])
         if not storage.create(lake.LANDING, name, lake.to_csv(rows)):
             raise QuarantineChanged(
                 f"{resolves} is being re-ingested from this same version by someone else (saved a moment ago). "

@@ -91,11 +91,15 @@ def write_json(storage: BlobStorage, container: str, name: str, value) -> None:
     storage.write(container, name, json.dumps(value, indent=2, default=str).encode())
 
 
-def read_lake_week(storage: BlobStorage, week_key: str) -> pl.DataFrame:
+def stored_week(storage: BlobStorage, week_key: str) -> pl.DataFrame | None:
+    """The lake file of a week, or None when the lake has no file for it."""
     name = lake_blob(week_key)
-    if not storage.exists(DATA, name):
-        return pl.DataFrame(schema=LAKE_SCHEMA)
-    return pl.read_parquet(storage.read(DATA, name))
+    return pl.read_parquet(storage.read(DATA, name)) if storage.exists(DATA, name) else None
+
+
+def read_lake_week(storage: BlobStorage, week_key: str) -> pl.DataFrame:
+    stored = stored_week(storage, week_key)
+    return pl.DataFrame(schema=LAKE_SCHEMA) if stored is None else stored
 
 
 def lake_weeks(storage: BlobStorage) -> list[str]:
@@ -153,8 +157,7 @@ def rebuild_week(storage: BlobStorage, week_key: str) -> WeekChange:
     Two rebuilds of a week may overlap (a sensor's lake run and a backfill launched from the UI):
     each checks after its write that the week's slices are still the ones it read, and rebuilds
     again if not, so the last write always holds every slice and none is lost to a stale one."""
-    old = read_lake_week(storage, week_key) if storage.exists(DATA, lake_blob(week_key)) else None
-    current = old
+    old = current = stored_week(storage, week_key)
     while True:
         listed = storage.list_blobs(ARCHIVE, slice_prefix(week_key))
         new = build_week([pl.read_parquet(storage.read(ARCHIVE, b.name)) for b in listed])
@@ -166,7 +169,7 @@ def rebuild_week(storage: BlobStorage, week_key: str) -> WeekChange:
         if storage.list_blobs(ARCHIVE, slice_prefix(week_key)) == listed:
             return _change(week_key, new, old, len(listed))
         # The slices moved on (another upload, a deletion): build again, against what is there now.
-        current = read_lake_week(storage, week_key) if storage.exists(DATA, lake_blob(week_key)) else None
+        current = stored_week(storage, week_key)
 
 
 def _change(week_key: str, new: pl.DataFrame, old: pl.DataFrame | None, uploads: int) -> WeekChange:
