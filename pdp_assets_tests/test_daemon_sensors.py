@@ -133,8 +133,10 @@ def test_uploads_and_deletions_reach_the_lake_through_the_daemon(lab_server):
     )
     assert intake["tags"]["dagster/sensor_name"] == "lab_landing_sensor"
     assert intake["tags"]["dagster/partition"] == f"daemon_lab.csv@{lake.upload_id('daemon_lab.csv', listed.etag)}"
+    # The lake sensor reacts to the intake's materialization, which is stored while the intake run
+    # is still finishing: its lake run may be created before the intake run ends, never before it starts.
     lake_run = wait_until(
-        lambda: succeeded(server, "lab_lake_job", lambda r: r["creationTime"] >= intake["endTime"]),
+        lambda: succeeded(server, "lab_lake_job", lambda r: r["creationTime"] >= intake["startTime"]),
         WAIT, lambda: f"no successful lake run after the intake\n{describe()}", server,
     )
     assert lake_run["tags"]["dagster/sensor_name"] == "lab_lake_sensor"
@@ -162,7 +164,7 @@ def test_uploads_and_deletions_reach_the_lake_through_the_daemon(lab_server):
     )
     assert deletion["tags"]["dagster/sensor_name"] == "lab_deletion_sensor"
     second_lake = wait_until(
-        lambda: succeeded(server, "lab_lake_job", lambda r: r["creationTime"] >= deletion["endTime"]),
+        lambda: succeeded(server, "lab_lake_job", lambda r: r["creationTime"] >= deletion["startTime"]),
         WAIT, lambda: f"no successful lake run after the deletion\n{describe()}", server,
     )
     assert (second_lake["tags"]["dagster/asset_partition_range_start"],
