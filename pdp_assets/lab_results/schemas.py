@@ -16,39 +16,50 @@ RESULTS = ["POS", "NEG", "N/A"]
 DATE_FORMAT = "%Y-%m-%d"
 
 
-def _parsed_date(key: str) -> pl.Expr:
-    return pl.col(key).str.to_date(DATE_FORMAT, strict=False)
+_PARSERS = {
+    "test_date": lambda c: pl.col(c).str.to_date(DATE_FORMAT, strict=False),
+    "viral_load": lambda c: pl.col(c).cast(pl.Int64, strict=False),
+}
 
 
-def _parsed_int(key: str) -> pl.Expr:
-    return pl.col(key).cast(pl.Int64, strict=False)
+def parsed(key: str) -> str:
+    """The column holding ``key``'s text parsed to its type, null where it does not parse."""
+    return f"{key}__parsed"
+
+
+def with_parsed(frame: pl.DataFrame) -> pl.DataFrame:
+    """The upload's text columns, plus each typed one parsed once: the checks test the parsed
+    value and report the text as typed, and the valid rows keep the parsed value."""
+    return frame.with_columns(parse(c).alias(parsed(c)) for c, parse in _PARSERS.items() if c in frame.columns)
 
 
 def _rows(check):
     """A Pandera custom check from a per-row boolean Polars expression of the column.
 
-    Missing values pass here: the column's ``nullable=False`` reports them once, as missing.
+    Missing values pass here: the column's ``nullable=False`` reports them once, as missing. So does
+    a null result of the check (a value another check reports, such as a date that does not parse).
     """
     return lambda data: data.lazyframe.select(pl.col(data.key).is_null() | check(data.key).fill_null(True))
 
 
 def raw_schema(today: dt.date) -> pa.DataFrameSchema:
-    """Rules for one uploaded row; values arrive as stripped strings."""
+    """Rules for one uploaded row; values arrive as stripped strings, parsed beside (with_parsed)."""
 
+    # A value that does not parse compares as null, which _rows lets pass: is_date reports it.
     def after_start(k):
-        return _parsed_date(k).is_null() | (_parsed_date(k) >= FIRST_MONDAY)
+        return pl.col(parsed(k)) >= FIRST_MONDAY
 
     def not_future(k):
-        return _parsed_date(k).is_null() | (_parsed_date(k) <= today)
+        return pl.col(parsed(k)) <= today
 
     def is_date(k):
-        return _parsed_date(k).is_not_null()
+        return pl.col(parsed(k)).is_not_null()
 
     def is_int(k):
-        return _parsed_int(k).is_not_null()
+        return pl.col(parsed(k)).is_not_null()
 
     def non_negative(k):
-        return _parsed_int(k).is_null() | (_parsed_int(k) >= 0)
+        return pl.col(parsed(k)) >= 0
 
     def column(*checks):
         return pa.Column(str, checks=list(checks), nullable=False)

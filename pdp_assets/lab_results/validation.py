@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandera.errors
 import polars as pl
 
-from pdp_assets.lab_results.schemas import COLUMNS, LAKE_SCHEMA, raw_schema
+from pdp_assets.lab_results.schemas import COLUMNS, LAKE_SCHEMA, parsed, raw_schema, with_parsed
 
 ERROR, SOURCE, ROW = "pipeline_error", "source_file", "row_number"
 _ROW_INDEX = "__row"  # 0-based data row, internal
@@ -22,7 +22,7 @@ _ROW_INDEX = "__row"  # 0-based data row, internal
 
 @dataclass
 class ValidationResult:
-    valid: pl.DataFrame  # LAKE_SCHEMA columns + row_number
+    valid: pl.DataFrame  # LAKE_SCHEMA columns + row_number, sorted by sample_id (file order within one)
     quarantine: pl.DataFrame  # the file's columns as uploaded + pipeline_error, source_file, row_number
     rows_read: int
     notes: list[str] = field(default_factory=list)  # file-level findings, for the run log
@@ -37,9 +37,9 @@ class ValidationResult:
         return self.quarantine.height
 
 
-def _read_rectangular(data: bytes) -> pl.DataFrame:
+def _read_rectangular(data: bytes, lossy: bool) -> pl.DataFrame:
     return pl.read_csv(
-        data, infer_schema=False, encoding="utf8-lossy", raise_if_empty=False, quote_char='"'
+        data, infer_schema=False, encoding="utf8-lossy" if lossy else "utf8", raise_if_empty=False, quote_char='"'
     )
 
 
@@ -77,10 +77,12 @@ def read_upload(data: bytes) -> tuple[pl.DataFrame, dict[int, str], list[str]]:
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS}), {}, ["the file is empty"]
     try:
         data.decode("utf-8")
+        lossy = False
     except UnicodeDecodeError as e:
         notes.append(f"the file is not valid UTF-8 (first bad byte at offset {e.start}); such rows are quarantined")
+        lossy = True  # bad bytes become \ufffd (slower to read, so only when needed)
     try:
-        frame, problems = _read_rectangular(data), {}
+        frame, problems = _read_rectangular(data, lossy), {}
     except pl.exceptions.PolarsError as e:
         notes.append(f"rows of uneven length, read row by row ({str(e).splitlines()[0]})")
         frame, problems = _read_ragged(data)
@@ -108,7 +110,7 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
         notes.append(f"missing columns: {', '.join(missing)}: every row is quarantined")
 
     present = [c for c in COLUMNS if c in header.columns]
-    stripped = header.select(pl.col(present).str.strip_chars()).with_row_index(_ROW_INDEX)
+    stripped = with_parsed(header.select(pl.col(present).str.strip_chars())).with_row_index(_ROW_INDEX)
     reasons = _rule_failures(stripped, present, today)
     reasons = _add(reasons, {i: p for i, p in parse_problems.items()})
     if missing:
@@ -120,11 +122,21 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
         )
         reasons = _add(reasons, {i: "contains bytes that are not valid UTF-8 (shown as \ufffd)" for i in bad[_ROW_INDEX]})
 
-    # Same sample_id with different values in one file: which one is meant is a human decision.
-    ok = stripped.join(reasons, on=_ROW_INDEX, how="anti") if reasons.height else stripped
-    if not missing and ok.height and ok["sample_id"].n_unique() < ok.height:
+    if missing:  # every row has its reason already
+        return ValidationResult(_empty_valid(), _quarantined(raw, reasons, source_file), raw.height, notes)
+
+    # Rows every rule passed, in sample_id order (file order within one id): repeats of an id are
+    # neighbours, found in one pass, and staging wants this order anyway.
+    ok = (stripped.join(reasons, on=_ROW_INDEX, how="anti") if reasons.height else stripped).sort(
+        "sample_id", maintain_order=True
+    )
+    ids = ok.get_column("sample_id")
+    repeated = ids.filter(ids == ids.shift(1))
+    if repeated.len():
+        # Same sample_id with different values in one file: which one is meant is a human decision.
         conflicts = (
-            ok.group_by("sample_id")
+            ok.filter(pl.col("sample_id").is_in(repeated.implode()))
+            .group_by("sample_id")
             .agg(pl.col(_ROW_INDEX), pl.struct("test_date", "result", "viral_load").n_unique().alias("n"))
             .filter(pl.col("n") > 1)
             .explode(_ROW_INDEX)
@@ -134,28 +146,27 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
             )
         )
         reasons = _add(reasons, conflicts)
+        ok = ok.join(conflicts, on=_ROW_INDEX, how="anti")
 
-    bad_rows = reasons.get_column(_ROW_INDEX)
-    quarantine = (
+    valid = ok.select(
+        pl.col("sample_id"),
+        pl.col(parsed("test_date")).alias("test_date"),
+        pl.col("result"),
+        pl.col(parsed("viral_load")).alias("viral_load"),
+        (pl.col(_ROW_INDEX) + 1).cast(pl.Int64).alias(ROW),
+    )
+    return ValidationResult(valid, _quarantined(raw, reasons, source_file), rows_read=raw.height, notes=notes)
+
+
+def _quarantined(raw: pl.DataFrame, reasons: pl.DataFrame, source_file: str) -> pl.DataFrame:
+    """The failing rows exactly as uploaded, in file order, with their reasons, file and row number."""
+    return (
         raw.with_row_index(_ROW_INDEX)
         .join(reasons, on=_ROW_INDEX, how="inner")
         .sort(_ROW_INDEX)
         .with_columns(pl.lit(source_file).alias(SOURCE), (pl.col(_ROW_INDEX) + 1).cast(pl.Int64).alias(ROW))
         .drop(_ROW_INDEX)
     )
-    valid = (
-        stripped.filter(~pl.col(_ROW_INDEX).is_in(bad_rows.implode()))
-        .select(
-            pl.col("sample_id"),
-            pl.col("test_date").str.to_date("%Y-%m-%d"),
-            pl.col("result"),
-            pl.col("viral_load").cast(pl.Int64),
-            (pl.col(_ROW_INDEX) + 1).cast(pl.Int64).alias(ROW),
-        )
-        if not missing
-        else _empty_valid()
-    )
-    return ValidationResult(valid, quarantine, rows_read=raw.height, notes=notes)
 
 
 def _empty_valid() -> pl.DataFrame:
