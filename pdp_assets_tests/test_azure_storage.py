@@ -109,6 +109,14 @@ def test_create_writes_only_a_new_name(blobs, container):
     assert [b.name for b in blobs.list_blobs(container)] == ["claim.csv"]  # no temp file left
 
 
+def test_write_many_writes_and_replaces_every_blob(blobs, container):
+    blobs.write(container, "year=2024/week=01/data.parquet", b"old")
+    batch = {f"year=2024/week={w:02d}/data.parquet": f"week {w}".encode() for w in range(1, 40)}
+    blobs.write_many(container, batch)
+    assert {b.name: blobs.read(container, b.name) for b in blobs.list_blobs(container)} == batch  # no temp file left
+    blobs.write_many(container, {})  # nothing to write: no error
+
+
 def test_delete_of_a_missing_blob_returns_false(blobs, container):
     assert blobs.delete(container, "nothing.csv") is False
     assert blobs.delete(f"{container}-missing", "nothing.csv") is False
