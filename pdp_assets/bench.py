@@ -2,7 +2,7 @@
 
 Every contender reads the same generated CSV, written once:
 - pipeline: exactly what production runs on local storage: ``intake.ingest_upload`` (archive,
-  validate, quarantine, stage weekly slices) then ``lake.rebuild_week`` for every week it staged;
+  validate, quarantine, stage weekly slices) then ``lake.rebuild_weeks`` for the weeks it staged;
 - seed:     what the seed's pipeline/process_data_cloud.py does, re-implemented: Polars reads
   strings, a Pydantic model validates each row as a dict, each bad row keeps the error text,
   then a filter of all valid rows per (calendar year, ISO week) and one Parquet file each;
@@ -69,7 +69,7 @@ def run_pipeline(csv: bytes, tmp: Path, today: dt.date) -> tuple[float, Accounti
 
     start = time.perf_counter()
     report = intake.ingest_upload(storage, key, today)
-    changes = lake.per_week(lambda wk: lake.rebuild_week(storage, wk), report.weeks)  # as the lake asset does
+    changes = lake.rebuild_weeks(storage, report.weeks)  # as the lake asset does
     elapsed = time.perf_counter() - start
 
     written = sum(1 for c in changes if c.inserted or c.updated or c.removed)

@@ -17,7 +17,7 @@ size a lake of that many weeks is prepared (untimed), then one new partner file 
 corrections of stored rows, over the last 4 weeks) is ingested: the intake (archive, validate,
 quarantine, stage), the rebuild of the weeks it touched, and the CDC export refresh (which
 spans the whole lake, as ``lab_cdc_export`` does), each timed. This is the library code the
-assets call (``intake.ingest_upload``, ``lake.rebuild_week``, ``lake.write_export``), not
+assets call (``intake.ingest_upload``, ``lake.rebuild_weeks``, ``lake.write_export``), not
 Dagster runs: a 520-week lake reaches past today (2020-W01 + 520 weeks is 2029-W51), beyond the
 partitions Dagster knows, so the bench's "today" is the lake's last day.
 
@@ -240,7 +240,7 @@ def _prepare_lake(storage: LocalBlobStorage, weeks: int, rows_per_week: int, tod
         csv = lab_results_csv(rows_per_week * span, first, span * 7, seed=10 + i, bad_share=0.0)
         _ingest(storage, f"history_{i:02d}.csv", csv, today)
     keys = [(FIRST_MONDAY + dt.timedelta(weeks=i)).isoformat() for i in range(weeks)]
-    changes = lake.per_week(lambda wk: lake.rebuild_week(storage, wk), keys)
+    changes = lake.rebuild_weeks(storage, keys)
     lake.write_export(storage)
     return sum(c.rows for c in changes), time.perf_counter() - start
 
@@ -280,7 +280,7 @@ def _upsert_once(prepared: Path, work: Path, touched: list[str], new_rows: int, 
     t0 = time.perf_counter()
     report = intake.ingest_upload(storage, key, today)
     t1 = time.perf_counter()
-    changes = lake.per_week(lambda wk: lake.rebuild_week(storage, wk), report.weeks)  # as lab_results does
+    changes = lake.rebuild_weeks(storage, report.weeks)  # as lab_results does
     t2 = time.perf_counter()
     lake.write_export(storage)  # as lab_cdc_export does: the whole lake
     t3 = time.perf_counter()

@@ -21,8 +21,7 @@ def land(storage, name: str, data: bytes) -> str:
 def process(storage, *keys: str) -> list[intake.IntakeReport]:
     """What a sensor-launched intake run and the following lake run do."""
     reports = [intake.ingest_upload(storage, k, TODAY) for k in keys]
-    for wk in sorted({w for r in reports for w in r.weeks}):
-        lake.rebuild_week(storage, wk)
+    lake.rebuild_weeks(storage, sorted({w for r in reports for w in r.weeks}))
     return reports
 
 
@@ -50,14 +49,24 @@ def test_later_upload_wins_per_sample_id(storage):
     process(storage, land(storage, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-02,NEG,0")))
     key = land(storage, "b.csv", csv_bytes("A1,2024-01-01,NEG,0", "A3,2024-01-03,POS,9"))
     (report,) = [intake.ingest_upload(storage, key, TODAY)]
-    change = lake.rebuild_week(storage, W1)
+    (change,) = lake.rebuild_weeks(storage, [W1])
     assert (change.rows, change.inserted, change.updated, change.removed) == (3, 1, 1, 0)
     assert lake_rows(storage) == [
         ("A1", dt.date(2024, 1, 1), "NEG", 0),
         ("A2", dt.date(2024, 1, 2), "NEG", 0),
         ("A3", dt.date(2024, 1, 3), "POS", 9),
     ]
-    assert lake.rebuild_week(storage, W1).inserted == 0  # rebuilding again changes nothing
+    assert lake.rebuild_weeks(storage, [W1])[0].inserted == 0  # rebuilding again changes nothing
+
+
+def test_a_week_with_one_upload_is_its_staged_slice_byte_for_byte(storage):
+    (report,) = process(storage, land(storage, "a.csv", csv_bytes("A2,2024-01-02,NEG,0", "A1,2024-01-01,POS,5", "A1,2024-01-01,POS,5")))
+    (slice_,) = storage.list_blobs(lake.ARCHIVE, lake.slice_prefix(W1))
+    assert storage.read(lake.DATA, lake.lake_blob(W1)) == storage.read(lake.ARCHIVE, slice_.name)
+    assert report.rows_valid == 3 and lake_rows(storage) == [  # the repeated row counted, stored once
+        ("A1", dt.date(2024, 1, 1), "POS", 5),
+        ("A2", dt.date(2024, 1, 2), "NEG", 0),
+    ]
 
 
 def test_same_content_under_another_name_changes_nothing(storage):
@@ -99,13 +108,13 @@ def test_overlapping_rebuilds_of_a_week_lose_no_upload(storage):
         def __getattr__(self, attr):
             return getattr(storage, attr)
 
-        def write(self, container, name, data):
+        def write_many(self, container, blobs):
             if container == lake.DATA and not done:
                 done.append(process(storage, second))  # the other upload and its lake run, meanwhile
-            storage.write(container, name, data)
+            storage.write_many(container, blobs)
 
     done = []
-    change = lake.rebuild_week(Overlapping(), W1)  # it read a.csv's slice only, then wrote
+    (change,) = lake.rebuild_weeks(Overlapping(), [W1])  # it read a.csv's slice only, then wrote
     assert done and (change.rows, change.inserted) == (2, 2)
     assert lake_rows(storage) == [("A1", dt.date(2024, 1, 1), "POS", 5), ("B1", dt.date(2024, 1, 2), "NEG", 0)]
 
@@ -125,8 +134,7 @@ def test_rerunning_an_upload_under_changed_rules_restages_it(storage):
     assert first.rows_quarantined == 1  # in the future on TODAY
     later = intake.ingest_upload(storage, key, dt.date(2026, 12, 5))  # a backfill, weeks later
     assert later.rows_valid == 2 and not storage.exists(lake.QUARANTINE, first.quarantine_blob)
-    for wk in later.weeks:
-        lake.rebuild_week(storage, wk)
+    lake.rebuild_weeks(storage, later.weeks)
     assert [r[0] for r in lake_rows(storage)] == ["A1", "A2"]
 
 

@@ -202,16 +202,10 @@ def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.M
     upload winning. Each week is rebuilt from its archived valid rows, so any range can be
     backfilled in one run and a rebuild is always safe."""
     weeks = context.partition_keys
-    done = []
-
-    def rebuild(wk: str) -> lake.WeekChange:
-        change = lake.rebuild_week(storage, wk)
-        done.append(wk)
-        if len(done) % 50 == 0 or len(done) == len(weeks):
-            context.log.info(f"rebuilt {len(done)}/{len(weeks)} weeks")
-        return change
-
-    changes = lake.per_week(rebuild, weeks)
+    changes: list[lake.WeekChange] = []
+    for start in range(0, len(weeks), 52):  # a year of weeks per batch: progress, bounded memory
+        changes += lake.rebuild_weeks(storage, weeks[start : start + 52])
+        context.log.info(f"rebuilt {len(changes)}/{len(weeks)} weeks")
     table = pl.DataFrame(changes).with_columns(path=pl.col("week").map_elements(week_path, return_dtype=pl.String))
     changed = table.filter((pl.col("inserted") + pl.col("updated") + pl.col("removed")) > 0)
     if changed.height:

@@ -130,7 +130,7 @@ def delete_records(storage: BlobStorage, key: str) -> DeletionReport:
         hit = before.filter(_matches(before, targets, "sample_id", "test_date"))
         if hit.height:
             report.removed_from[f"{lake.DATA}/{lake.lake_blob(wk)}"] = sorted(hit["sample_id"].to_list())
-    lake.per_week(lambda wk: lake.rebuild_week(storage, wk), weeks)
+    lake.rebuild_weeks(storage, weeks)
     if any(b.startswith(f"{lake.DATA}/") for b in report.removed_from):
         lake.write_export(storage)
         report.removed_from[f"{lake.DATA}/{lake.EXPORT_BLOB}"] = sorted(

@@ -17,7 +17,6 @@ import polars as pl
 
 from pdp_assets.lab_results import lake
 from pdp_assets.lab_results.validation import ERROR, ROW, SOURCE, ValidationResult, validate_upload
-from pdp_assets.partitions import week_key
 from pdp_assets.resources.storage import BlobStorage
 
 
@@ -113,14 +112,9 @@ def _stage(storage: BlobStorage, data: bytes, facts: dict, report: IntakeReport,
     report.rows_quarantined, report.notes, report.validation = result.rows_quarantined, result.notes, result
 
     landed_at = dt.datetime.fromisoformat(facts["landed_at"])
-    by_week = result.valid.with_columns(week=pl.col("test_date").dt.truncate("1w"))
-    weeks = {week_key(monday): rows for (monday,), rows in by_week.partition_by("week", as_dict=True).items()}
-
-    def write_slice(wk: str) -> None:
-        blob = lake.slice_blob(wk, landed_at, uid)
-        storage.write(lake.ARCHIVE, blob, lake.to_parquet(lake.staged_rows(weeks[wk])))
-
-    lake.per_week(write_slice, weeks)
+    weeks = lake.staged_weeks(result.valid)
+    encoded = lake.per_week(lambda wk: lake.to_parquet(weeks[wk], staged=True), weeks)
+    storage.write_many(lake.ARCHIVE, {lake.slice_blob(wk, landed_at, uid): data for wk, data in zip(weeks, encoded)})
     written = set(weeks)
     # A re-run under changed rules may stage fewer weeks: drop this upload's stale slices.
     for wk in set(facts.get("weeks", [])) - written:

@@ -21,12 +21,16 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Sequence
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pdp_assets.lab_results.schemas import LAKE_SCHEMA
+from pdp_assets.partitions import week_key as week_key_of
 from pdp_assets.partitions import week_key_from_path, week_path
-from pdp_assets.resources.storage import BlobStorage
+from pdp_assets.resources.storage import BlobInfo, BlobStorage
 
 LANDING = "landing-zone"
 QUARANTINE = "quarantine"
@@ -73,9 +77,13 @@ def lake_blob(week_key: str) -> str:
     return f"{week_path(week_key)}/data.parquet"
 
 
-def to_parquet(frame: pl.DataFrame) -> bytes:
+# Key and value in the footer of a slice written by staging: the file is a lake week as it is.
+_STAGED = ("pdp_assets.staged", "one row per sample_id, sorted by sample_id")
+
+
+def to_parquet(frame: pl.DataFrame, staged: bool = False) -> bytes:
     buf = io.BytesIO()
-    frame.write_parquet(buf, compression="zstd", statistics=True)
+    frame.write_parquet(buf, compression="zstd", statistics=True, metadata=dict([_STAGED]) if staged else None)
     return buf.getvalue()
 
 
@@ -121,71 +129,117 @@ class WeekChange:
     uploads: int
 
 
-def per_week(fn, weeks):
-    """Apply fn to each week on a few threads: weeks touch disjoint blobs, and Parquet encoding
-    and blob I/O release the GIL, so this overlaps I/O waits with work."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
+def per_week(fn, weeks, threads: int = 4):
+    """Apply fn to each week, on ``threads`` threads: weeks touch disjoint blobs, and Parquet
+    encoding and network I/O release the GIL, so this overlaps waits with work."""
+    if threads == 1:
+        return list(map(fn, weeks))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(fn, weeks))
 
 
-def staged_rows(rows: pl.DataFrame) -> pl.DataFrame:
-    """One upload's valid rows of one week as staged: one row per sample_id (its last), sorted,
-    so a week with a single upload is already its own lake partition."""
-    return rows.select(LAKE_COLUMNS).unique(subset="sample_id", keep="last", maintain_order=True).sort("sample_id")
+def staged_weeks(valid: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """One upload's valid rows as staged, by week key: one row per sample_id (its last), sorted by
+    sample_id, so a week with a single upload is already its own lake partition.
+
+    One sort for the whole upload, not one per week (free when validate_upload sorted it):
+    repeats of an id are then neighbours, and the last of each is the row before a new id."""
+    rows = valid.sort("sample_id", maintain_order=True)
+    last = rows.filter(pl.col("sample_id").ne_missing(pl.col("sample_id").shift(-1)))
+    by_week = last.select(LAKE_COLUMNS).with_columns(week=pl.col("test_date").dt.truncate("1w"))
+    parts = by_week.partition_by("week", as_dict=True, include_key=False, maintain_order=True)
+    return {week_key_of(monday): frame for (monday,), frame in parts.items()}
 
 
-def _strictly_increasing(ids: pl.Series) -> bool:
-    return ids.null_count() == 0 and bool((ids.slice(1) > ids.slice(0, len(ids) - 1)).all())
+def _footer(data: bytes) -> pq.FileMetaData:
+    return pq.read_metadata(pa.BufferReader(data))
 
 
-def build_week(slices: list[pl.DataFrame]) -> pl.DataFrame:
-    """The lake rows of a week from its slices, oldest first: last row per sample_id wins."""
+def parquet_rows(data: bytes) -> int:
+    """Rows in a Parquet file, from its footer alone."""
+    return _footer(data).num_rows
+
+
+def build_week(slices: list[bytes]) -> bytes | None:
+    """The lake file of a week from its slices (Parquet, oldest first): last row per sample_id
+    wins. None when the week has no rows."""
     if not slices:
-        return pl.DataFrame(schema=LAKE_SCHEMA)
-    if len(slices) == 1 and _strictly_increasing(slices[0]["sample_id"]):
-        return slices[0].select(LAKE_COLUMNS)  # staged by staged_rows: already the answer
-    return (
-        pl.concat([s.select(LAKE_COLUMNS) for s in slices])
+        return None
+    if len(slices) == 1:
+        footer = _footer(slices[0])
+        if (footer.metadata or {}).get(_STAGED[0].encode()) == _STAGED[1].encode():
+            return slices[0] if footer.num_rows else None  # already the answer: no decoding at all
+    rows = (
+        pl.concat([pl.read_parquet(s).select(LAKE_COLUMNS) for s in slices])
         .unique(subset="sample_id", keep="last", maintain_order=True)
         .sort("sample_id")
     )
+    return to_parquet(rows) if rows.height else None
 
 
-def rebuild_week(storage: BlobStorage, week_key: str) -> WeekChange:
-    """Rewrite one lake partition from the archive; atomic, and a no-op when nothing changed.
+def _stored_bytes(storage: BlobStorage, week_key: str) -> bytes | None:
+    try:
+        return storage.read(DATA, lake_blob(week_key))
+    except FileNotFoundError:  # the lake has no file for this week
+        return None
+
+
+def rebuild_weeks(storage: BlobStorage, weeks: Sequence[str]) -> list[WeekChange]:
+    """Rewrite lake partitions from the archive: each atomically, all durable as one batch, and
+    no write for a week whose rows did not change. What changed, week by week.
 
     Two rebuilds of a week may overlap (a sensor's lake run and a backfill launched from the UI):
-    each checks after its write that the week's slices are still the ones it read, and rebuilds
-    again if not, so the last write always holds every slice and none is lost to a stale one."""
-    old = current = stored_week(storage, week_key)
-    while True:
-        listed = storage.list_blobs(ARCHIVE, slice_prefix(week_key))
-        new = build_week([pl.read_parquet(storage.read(ARCHIVE, b.name)) for b in listed])
-        if not (new.equals(current) if current is not None else new.height == 0):
-            if new.height:
-                storage.write(DATA, lake_blob(week_key), to_parquet(new))
-            else:
-                storage.delete(DATA, lake_blob(week_key))
-        if storage.list_blobs(ARCHIVE, slice_prefix(week_key)) == listed:
-            return _change(week_key, new, old, len(listed))
-        # The slices moved on (another upload, a deletion): build again, against what is there now.
-        current = stored_week(storage, week_key)
+    each checks after its writes that the week's slices are still the ones it read, and rebuilds
+    again the weeks where not, so the last write always holds every slice, none lost to a stale one."""
+
+    def each(fn, weeks):  # the blob calls are most of the work: as many at once as the store likes
+        return per_week(fn, weeks, threads=storage.parallel_requests)
+
+    def slices(wk: str) -> list[BlobInfo]:
+        return storage.list_blobs(ARCHIVE, slice_prefix(wk))
+
+    old = dict(zip(weeks, each(lambda wk: _stored_bytes(storage, wk), weeks)))
+    current, changes, todo = dict(old), {}, list(weeks)
+    while todo:
+        listed = dict(zip(todo, each(slices, todo)))
+        new = dict(zip(todo, each(lambda wk: build_week([storage.read(ARCHIVE, b.name) for b in listed[wk]]), todo)))
+        changed = [wk for wk in todo if new[wk] != current[wk] and not _same_rows(new[wk], current[wk])]
+        storage.write_many(DATA, {lake_blob(wk): new[wk] for wk in changed if new[wk] is not None})
+        for wk in changed:
+            if new[wk] is None:
+                storage.delete(DATA, lake_blob(wk))
+        moved = [wk for wk, now in zip(todo, each(slices, todo)) if now != listed[wk]]
+        changes.update({wk: _change(wk, new[wk], old[wk], len(listed[wk])) for wk in todo if wk not in moved})
+        # Their slices moved on (another upload, a deletion): build again, against what is there now.
+        current.update({wk: _stored_bytes(storage, wk) for wk in moved})
+        todo = moved
+    return [changes[wk] for wk in weeks]
 
 
-def _change(week_key: str, new: pl.DataFrame, old: pl.DataFrame | None, uploads: int) -> WeekChange:
-    """What a rebuild did to the week: ``new`` against ``old``, the week before it (None: none)."""
+def _frame(data: bytes | None) -> pl.DataFrame:
+    return pl.DataFrame(schema=LAKE_SCHEMA) if data is None else pl.read_parquet(data)
+
+
+def _same_rows(a: bytes | None, b: bytes | None) -> bool:
+    """Equal content in differently encoded files (a lone slice, then the same rows rebuilt)."""
+    return a is not None and b is not None and _frame(a).equals(_frame(b))
+
+
+def _change(week_key: str, new: bytes | None, old: bytes | None, uploads: int) -> WeekChange:
+    """What a rebuild did to the week: its file ``new`` against ``old``, the file before (None: none)."""
+    rows = parquet_rows(new) if new is not None else 0
     inserted = updated = removed = 0
     if old is None:
-        inserted = new.height  # a new week: nothing to compare with
-    elif not new.equals(old):
-        joined = new.join(old, on="sample_id", how="full", suffix="_old", coalesce=False)
+        inserted = rows  # a new week: nothing to compare with, nothing to decode
+    elif new != old:
+        joined = _frame(new).join(_frame(old), on="sample_id", how="full", suffix="_old", coalesce=False)
         inserted = joined.filter(pl.col("sample_id_old").is_null()).height
         removed = joined.filter(pl.col("sample_id").is_null()).height
         both = joined.filter(pl.col("sample_id").is_not_null() & pl.col("sample_id_old").is_not_null())
         updated = both.filter(
             pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in LAKE_COLUMNS[1:])
         ).height
-    return WeekChange(week_key, new.height, inserted, updated, removed, uploads)
+    return WeekChange(week_key, rows, inserted, updated, removed, uploads)
 
 
 def read_lake(storage: BlobStorage) -> pl.DataFrame:

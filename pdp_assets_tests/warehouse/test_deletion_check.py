@@ -20,7 +20,7 @@ def _request(cfg, lab, storage, warehouse, instance) -> tuple[str, dict]:
     resources = {"storage": storage, "warehouse": warehouse}
     storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-03,NEG,0"))
     ingest_upload(storage, partition_key("a.csv", storage.info(lake.LANDING, "a.csv").etag), today=dt.date(2024, 6, 1))
-    lake.rebuild_week(storage, WEEK1)
+    lake.rebuild_weeks(storage, [WEEK1])
     assert dg.materialize([build_load_asset(cfg, lab)], partition_key=WEEK1, instance=instance,
                           resources=resources).success
     storage.write(lake.DELETION_REQUESTS, "del.csv", b"sample_id,test_date\nA1,2024-01-01\n")

@@ -19,7 +19,7 @@ def test_lab_deletions_reach_the_warehouse(cfg, lab, storage, warehouse, instanc
     storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-03,NEG,0", "A3,2024-01-04,POS,9"))
     info = storage.info(lake.LANDING, "a.csv")
     ingest_upload(storage, partition_key("a.csv", info.etag), today=dt.date(2024, 6, 1))
-    lake.rebuild_week(storage, WEEK1)
+    lake.rebuild_weeks(storage, [WEEK1])
     assert dg.materialize([build_load_asset(cfg, lab)], partition_key=WEEK1, instance=instance,
                           resources=resources).success
     # A failed later load left A3 in the stage: deletions must reach it there too.
