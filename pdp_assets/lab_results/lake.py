@@ -128,6 +128,10 @@ class WeekChange:
     removed: int
     uploads: int
 
+    @property
+    def touched(self) -> bool:
+        return bool(self.inserted or self.updated or self.removed)
+
 
 def per_week(fn, weeks, threads: int = 4):
     """Apply fn to each week, on ``threads`` threads: weeks touch disjoint blobs, and Parquet
@@ -202,27 +206,23 @@ def rebuild_weeks(storage: BlobStorage, weeks: Sequence[str]) -> list[WeekChange
     current, changes, todo = dict(old), {}, list(weeks)
     while todo:
         listed = dict(zip(todo, each(slices, todo)))
-        new = dict(zip(todo, each(lambda wk: build_week([storage.read(ARCHIVE, b.name) for b in listed[wk]]), todo)))
-        changed = [wk for wk in todo if new[wk] != current[wk] and not _same_rows(new[wk], current[wk])]
+        read = dict(zip(todo, each(lambda wk: [storage.read(ARCHIVE, b.name) for b in listed[wk]], todo)))
+        new = dict(zip(todo, per_week(lambda wk: build_week(read[wk]), todo)))  # decoding, encoding: no GIL
+        changes.update({wk: _change(wk, new[wk], old[wk], len(listed[wk])) for wk in todo})
+        # Written unless the file is the same, or (against the file first read) the rows are.
+        changed = [wk for wk in todo if new[wk] != current[wk] and (current[wk] is not old[wk] or changes[wk].touched)]
         storage.write_many(DATA, {lake_blob(wk): new[wk] for wk in changed if new[wk] is not None})
         for wk in changed:
             if new[wk] is None:
                 storage.delete(DATA, lake_blob(wk))
-        moved = [wk for wk, now in zip(todo, each(slices, todo)) if now != listed[wk]]
-        changes.update({wk: _change(wk, new[wk], old[wk], len(listed[wk])) for wk in todo if wk not in moved})
-        # Their slices moved on (another upload, a deletion): build again, against what is there now.
-        current.update({wk: _stored_bytes(storage, wk) for wk in moved})
-        todo = moved
+        # Weeks whose slices moved on (another upload, a deletion): build again, against what is there now.
+        todo = [wk for wk, now in zip(todo, each(slices, todo)) if now != listed[wk]]
+        current.update({wk: _stored_bytes(storage, wk) for wk in todo})
     return [changes[wk] for wk in weeks]
 
 
 def _frame(data: bytes | None) -> pl.DataFrame:
     return pl.DataFrame(schema=LAKE_SCHEMA) if data is None else pl.read_parquet(data)
-
-
-def _same_rows(a: bytes | None, b: bytes | None) -> bool:
-    """Equal content in differently encoded files (a lone slice, then the same rows rebuilt)."""
-    return a is not None and b is not None and _frame(a).equals(_frame(b))
 
 
 def _change(week_key: str, new: bytes | None, old: bytes | None, uploads: int) -> WeekChange:
