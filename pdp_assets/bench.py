@@ -50,17 +50,20 @@ class Accounting:
 Run = Callable[[Path], tuple[float, Accounting]]  # work in a temp folder -> (seconds, rows)
 
 
-def _best(repeat: int, run: Run, scratch: Path) -> tuple[float, Accounting]:
-    """Best time of ``repeat`` runs, each in a fresh folder under ``scratch`` (no state carried
-    over). Writes still pending are flushed before each run, so no run pays for the one before;
-    the folders go only when the bench ends, as deleting files keeps the disk busy for a while."""
-    best, counts = float("inf"), None
+def _best(repeat: int, runs: dict[str, Run], scratch: Path) -> dict[str, tuple[float, Accounting]]:
+    """Each contender's best time of ``repeat`` rounds, with one run of every contender per round,
+    so a busy moment of the disk falls on all of them alike. Each run starts with pending writes
+    flushed, in a fresh folder under ``scratch``; the folders go only when the bench ends, since
+    deleting files keeps the disk busy for a while."""
+    best: dict[str, tuple[float, Accounting]] = {}
     for _ in range(max(1, repeat)):
-        out = Path(tempfile.mkdtemp(dir=scratch))
-        os.sync()
-        seconds, counts = run(out)
-        best = min(best, seconds)
-    return best, counts
+        for name, run in runs.items():
+            out = Path(tempfile.mkdtemp(dir=scratch))
+            os.sync()
+            seconds, counts = run(out)
+            if name not in best or seconds < best[name][0]:
+                best[name] = (seconds, counts)
+    return best
 
 
 def run_pipeline(csv: bytes, tmp: Path, today: dt.date) -> tuple[float, Accounting]:
@@ -169,10 +172,14 @@ def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
             f" {os.cpu_count()} cores, best of {max(1, repeat)}"
         )
 
-        pipe_s, pipe = _best(repeat, lambda out: run_pipeline(csv, out, today), Path(tmp))
-        seed_s, seed = _best(repeat, lambda out: run_seed(csv_path, out), Path(tmp))
-        floor_s, _ = _best(repeat, lambda out: run_floor(csv_path, out), Path(tmp))
-        weekly_s, _ = _best(repeat, lambda out: run_floor_weekly(csv_path, out), Path(tmp))
+        runs: dict[str, Run] = {
+            "pipeline": lambda out: run_pipeline(csv, out, today),
+            "seed": lambda out: run_seed(csv_path, out),
+            "floor": lambda out: run_floor(csv_path, out),
+            "weekly": lambda out: run_floor_weekly(csv_path, out),
+        }
+        best = _best(repeat, runs, Path(tmp))
+        (pipe_s, pipe), (seed_s, seed), (floor_s, _), (weekly_s, _) = (best[n] for n in runs)
         validation_s = min(run_validation(csv, today) for _ in range(max(1, repeat)))
 
     speedup, floor_ratio = seed_s / pipe_s, pipe_s / floor_s
