@@ -24,4 +24,7 @@ def test_bench_lab_prints_contenders_and_accounting():
     read, valid, quarantined, weeks = (int(n.replace(",", "")) for n in counts.groups())
     assert read == 2000 and read == valid + quarantined
     assert quarantined > 0 and weeks > 0  # the demo file carries typos and spans years
+    intake_s, rebuild_s = re.search(r"intake .* (\d+\.\d\d) s \+ lake rebuild (\d+\.\d\d) s", text).groups()
+    pipeline_s = float(re.search(r"^pipeline .*?(\d+\.\d\d)", text, re.M).group(1))
+    assert abs(float(intake_s) + float(rebuild_s) - pipeline_s) <= 0.011  # the two parts of the best run
     assert "targets:" in text
