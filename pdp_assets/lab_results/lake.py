@@ -99,15 +99,20 @@ def write_json(storage: BlobStorage, container: str, name: str, value) -> None:
     storage.write(container, name, json.dumps(value, indent=2, default=str).encode())
 
 
-def stored_week(storage: BlobStorage, week_key: str) -> pl.DataFrame | None:
+def _stored_bytes(storage: BlobStorage, week_key: str) -> bytes | None:
     """The lake file of a week, or None when the lake has no file for it."""
-    name = lake_blob(week_key)
-    return pl.read_parquet(storage.read(DATA, name)) if storage.exists(DATA, name) else None
+    try:
+        return storage.read(DATA, lake_blob(week_key))
+    except FileNotFoundError:
+        return None
+
+
+def _frame(data: bytes | None) -> pl.DataFrame:
+    return pl.DataFrame(schema=LAKE_SCHEMA) if data is None else pl.read_parquet(data)
 
 
 def read_lake_week(storage: BlobStorage, week_key: str) -> pl.DataFrame:
-    stored = stored_week(storage, week_key)
-    return pl.DataFrame(schema=LAKE_SCHEMA) if stored is None else stored
+    return _frame(_stored_bytes(storage, week_key))
 
 
 def lake_weeks(storage: BlobStorage) -> list[str]:
@@ -181,13 +186,6 @@ def build_week(slices: list[bytes]) -> bytes | None:
     return to_parquet(rows) if rows.height else None
 
 
-def _stored_bytes(storage: BlobStorage, week_key: str) -> bytes | None:
-    try:
-        return storage.read(DATA, lake_blob(week_key))
-    except FileNotFoundError:  # the lake has no file for this week
-        return None
-
-
 def rebuild_weeks(storage: BlobStorage, weeks: Sequence[str]) -> list[WeekChange]:
     """Rewrite lake partitions from the archive: each atomically, all durable as one batch, and
     no write for a week whose rows did not change. What changed, week by week.
@@ -219,10 +217,6 @@ def rebuild_weeks(storage: BlobStorage, weeks: Sequence[str]) -> list[WeekChange
         todo = [wk for wk, now in zip(todo, each(slices, todo)) if now != listed[wk]]
         current.update({wk: _stored_bytes(storage, wk) for wk in todo})
     return [changes[wk] for wk in weeks]
-
-
-def _frame(data: bytes | None) -> pl.DataFrame:
-    return pl.DataFrame(schema=LAKE_SCHEMA) if data is None else pl.read_parquet(data)
 
 
 def _change(week_key: str, new: bytes | None, old: bytes | None, uploads: int) -> WeekChange:

@@ -43,8 +43,9 @@ class BlobStorage(dg.ConfigurableResource, ABC):
 
     @property
     def parallel_requests(self) -> int:
-        """How many calls to keep in flight when working through many blobs: a network store
-        waits on each call; a local disk answers at once, and threads would only contend."""
+        """How many reads and listings to keep in flight when working through many blobs: a
+        network store waits on each call; a local disk answers at once, and threads would only
+        contend for the GIL."""
         return 1
 
     def write_many(self, container: str, blobs: Mapping[str, bytes]) -> None:
