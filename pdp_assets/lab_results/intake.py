@@ -9,6 +9,7 @@ archive, rewrites the same files, and loses or doubles nothing.
 import datetime as dt
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -91,12 +92,17 @@ def ingest_upload(storage: BlobStorage, key: str, today: dt.date) -> IntakeRepor
         report.duplicate_of = first["upload"]
         report.notes.append(f"same content as upload {first['upload']}: nothing to do")
     else:
-        if new:  # archive before anything is derived from it
-            storage.write(lake.ARCHIVE, lake.raw_blob(uid, name), data)
-            lake.write_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid), facts)
-        if first is None:
-            lake.write_json(storage, lake.ARCHIVE, index_blob, {"upload": key})
-        _stage(storage, data, facts, report, today)
+        # Validation needs only the bytes in memory, so it runs while they are archived; nothing
+        # derived from them is written until the archive is durable.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            validating = pool.submit(validate_upload, data, name, today)
+            if new:
+                storage.write(lake.ARCHIVE, lake.raw_blob(uid, name), data)
+                lake.write_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid), facts)
+            if first is None:
+                lake.write_json(storage, lake.ARCHIVE, index_blob, {"upload": key})
+            result = validating.result()
+        _stage(storage, result, facts, report)
 
     _write_execution_log(storage, report)
     # Last: the landing blob goes only once every output above is durably written, and only
@@ -105,9 +111,8 @@ def ingest_upload(storage: BlobStorage, key: str, today: dt.date) -> IntakeRepor
     return report
 
 
-def _stage(storage: BlobStorage, data: bytes, facts: dict, report: IntakeReport, today: dt.date) -> None:
+def _stage(storage: BlobStorage, result: ValidationResult, facts: dict, report: IntakeReport) -> None:
     uid, name = facts["upload_id"], facts["source_file"]
-    result = validate_upload(data, name, today)
     report.rows_read, report.rows_valid = result.rows_read, result.rows_valid
     report.rows_quarantined, report.notes, report.validation = result.rows_quarantined, result.notes, result
 
