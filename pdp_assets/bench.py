@@ -9,7 +9,9 @@ Every contender reads the same generated CSV, written once:
 - floor:    read the CSV, write one Parquet file: no validation, no partitioning;
 - weekly floor: read, split by ISO week, one Parquet file per week: what any weekly lake
   must at least do (shown for context; the target is against the plain floor);
-- the pipeline's validation alone, in memory: with the weekly floor, where the pipeline's time goes.
+- the pipeline's validation alone, in memory: with the weekly floor, where the pipeline's time goes;
+- what creating one empty file or folder costs on the disk, timed before and after the runs: the
+  weekly contenders create hundreds, and that cost moves from minute to minute.
 
 Timings are printed, never asserted: they depend on the machine.
 """
@@ -66,6 +68,17 @@ def _best(repeat: int, runs: dict[str, Run], scratch: Path) -> dict[str, tuple[f
             if name not in best or seconds < best[name][0]:
                 best[name] = (seconds, counts)
     return best
+
+
+def creation_cost(folder: Path, count: int = 500) -> float:
+    """Seconds to create one empty folder or file in ``folder``, now. A weekly lake creates
+    hundreds of both per upload, and on this machine the cost varies about tenfold from minute
+    to minute (docs/PERFORMANCE.md says why): printed beside the figures it explains."""
+    start = time.perf_counter()
+    for i in range(count):
+        os.mkdir(folder / f"d{i}")
+        os.close(os.open(folder / f"d{i}" / "f", os.O_CREAT | os.O_WRONLY))
+    return (time.perf_counter() - start) / (2 * count)
 
 
 def run_pipeline(csv: bytes, tmp: Path, today: dt.date) -> tuple[float, Accounting]:
@@ -182,7 +195,9 @@ def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
             "floor": lambda out: run_floor(csv_path, out),
             "weekly": lambda out: run_floor_weekly(csv_path, out),
         }
+        creation = [creation_cost(Path(tempfile.mkdtemp(dir=tmp)))]
         best = _best(repeat, runs, Path(tmp))
+        creation.append(creation_cost(Path(tempfile.mkdtemp(dir=tmp))))
         (pipe_s, pipe), (seed_s, seed), (floor_s, _), (weekly_s, _) = (best[n] for n in runs)
         validation_s = min(run_validation(csv, today) for _ in range(max(1, repeat)))
 
@@ -209,6 +224,10 @@ def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
     echo(
         f"seed rows:     read {seed.read:,} = valid {seed.valid:,} + invalid {seed.quarantined:,};"
         f" weeks written {seed.weeks} (calendar year + ISO week, no future-date or duplicate rules)"
+    )
+    echo(
+        f"creating a file or folder here: {creation[0] * 1e6:.0f} µs before the runs,"
+        f" {creation[1] * 1e6:.0f} µs after (into an empty lake the pipeline creates about 4 per week: {4 * pipe.weeks:,})"
     )
     echo(
         f"targets: >= {TARGET_SPEEDUP:.0f}x the seed's way: {speedup:.1f}x {_met(speedup >= TARGET_SPEEDUP)};"

@@ -27,4 +27,6 @@ def test_bench_lab_prints_contenders_and_accounting():
     intake_s, rebuild_s = re.search(r"intake .* (\d+\.\d\d) s \+ lake rebuild (\d+\.\d\d) s", text).groups()
     pipeline_s = float(re.search(r"^pipeline .*?(\d+\.\d\d)", text, re.M).group(1))
     assert abs(float(intake_s) + float(rebuild_s) - pipeline_s) <= 0.011  # the two parts of the best run
+    before, after = re.search(r"creating a file or folder here: (\d+) µs before the runs, (\d+) µs after", text).groups()
+    assert int(before) > 0 and int(after) > 0, text
     assert "targets:" in text
