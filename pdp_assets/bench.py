@@ -58,7 +58,7 @@ def _best(repeat: int, runs: dict[str, Run], scratch: Path) -> dict[str, tuple[f
     """Each contender's best time of ``repeat`` rounds, with one run of every contender per round,
     so a busy moment of the disk falls on all of them alike. Each run starts with pending writes
     flushed, in a fresh folder under ``scratch``; the folders go only when the bench ends, since
-    deleting files keeps the disk busy for a while."""
+    creating files is slower for minutes after many were deleted (see creation_cost)."""
     best: dict[str, tuple[float, Accounting]] = {}
     for _ in range(max(1, repeat)):
         for name, run in runs.items():

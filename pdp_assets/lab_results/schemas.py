@@ -45,17 +45,14 @@ def _rows(check):
 def raw_schema(today: dt.date) -> pa.DataFrameSchema:
     """Rules for one uploaded row; values arrive as stripped strings, parsed beside (with_parsed)."""
 
-    # A value that does not parse compares as null, which _rows lets pass: is_date reports it.
+    # A value that does not parse compares as null, which _rows lets pass: parses reports it.
     def after_start(k):
         return pl.col(parsed(k)) >= FIRST_MONDAY
 
     def not_future(k):
         return pl.col(parsed(k)) <= today
 
-    def is_date(k):
-        return pl.col(parsed(k)).is_not_null()
-
-    def is_int(k):
+    def parses(k):
         return pl.col(parsed(k)).is_not_null()
 
     def non_negative(k):
@@ -70,7 +67,7 @@ def raw_schema(today: dt.date) -> pa.DataFrameSchema:
                 pa.Check(_rows(lambda k: pl.col(k).str.len_chars() > 0), error="sample_id is empty"),
             ),
             "test_date": column(
-                pa.Check(_rows(is_date), error="test_date {value!r} is not a date in YYYY-MM-DD form"),
+                pa.Check(_rows(parses), error="test_date {value!r} is not a date in YYYY-MM-DD form"),
                 pa.Check(
                     _rows(after_start),
                     error=f"test_date {{value}} is before {FIRST_MONDAY} (the first week, ISO 2020-W01)",
@@ -81,7 +78,7 @@ def raw_schema(today: dt.date) -> pa.DataFrameSchema:
                 pa.Check.isin(RESULTS, error="result {value!r} is not one of " + ", ".join(RESULTS)),
             ),
             "viral_load": column(
-                pa.Check(_rows(is_int), error="viral_load {value!r} is not a whole number (64-bit)"),
+                pa.Check(_rows(parses), error="viral_load {value!r} is not a whole number (64-bit)"),
                 pa.Check(_rows(non_negative), error="viral_load {value} is negative"),
             ),
         },

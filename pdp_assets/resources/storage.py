@@ -142,9 +142,9 @@ class LocalBlobStorage(BlobStorage):
         return self._put(container, name, data, replace=False)
 
     def write_many(self, container: str, blobs: Mapping[str, bytes]) -> None:
-        # Temp files, then their fsyncs all in flight at once, then the renames: one fsync after
-        # another waits for a journal commit each, while fsyncs in flight together share commits
-        # (os.sync would too, but it also waits for every other process's unwritten data).
+        # Temp files, then their fsyncs all in flight at once, then the renames: fsyncs one after
+        # another each wait for the disk in turn, in flight together their waits overlap (os.sync
+        # would flush them at once too, but it also waits for every other process's unwritten data).
         if not blobs:
             return
         temps: list[tuple[str, Path]] = []
