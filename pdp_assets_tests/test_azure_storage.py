@@ -3,6 +3,7 @@ lab pipeline end to end on Azurite, through its sensors and jobs."""
 
 import datetime as dt
 import io
+import sys
 import uuid
 
 import dagster as dg
@@ -11,6 +12,7 @@ import pytest
 
 from pdp_assets.definitions import build_definitions
 from pdp_assets.lab_results import lake
+from pdp_assets.resources import storage as storage_module
 from pdp_assets.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
 from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
 from pdp_assets_tests.conftest import csv_bytes
@@ -115,6 +117,22 @@ def test_write_many_writes_and_replaces_every_blob(blobs, container):
     blobs.write_many(container, batch)
     assert {b.name: blobs.read(container, b.name) for b in blobs.list_blobs(container)} == batch  # no temp file left
     blobs.write_many(container, {})  # nothing to write: no error
+
+
+def test_local_write_many_makes_the_batch_durable_with_or_without_syncfs(tmp_path, monkeypatch):
+    """Linux flushes a batch with one syncfs; where there is none (macOS), each file is fsynced
+    before any is renamed into place. Both give the same blobs, and no temp file is left."""
+    if sys.platform == "linux":
+        assert storage_module._syncfs is not None  # the batch path the lab ingest takes here
+    fsynced: list[str] = []
+    real_fsync = storage_module._fsync
+    monkeypatch.setattr(storage_module, "_syncfs", None)
+    monkeypatch.setattr(storage_module, "_fsync", lambda path: (fsynced.append(path), real_fsync(path)))
+    local = LocalBlobStorage(root=str(tmp_path))
+    batch = {f"year=2024/week={w:02d}/data.parquet": f"week {w}".encode() for w in range(1, 6)}
+    local.write_many("data", batch)
+    assert len(fsynced) == len(batch) and all("/." in path and path.endswith(".tmp") for path in fsynced)
+    assert {b.name: local.read("data", b.name) for b in local.list_blobs("data")} == batch
 
 
 def test_delete_of_a_missing_blob_returns_false(blobs, container):
