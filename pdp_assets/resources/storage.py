@@ -180,6 +180,7 @@ class LocalBlobStorage(BlobStorage):
             _make_durable([tmp for tmp, _ in temps], self._path(container))
             for tmp, path in temps:
                 os.replace(tmp, path)
+            temps.clear()  # every temp file is in place: none is left to remove
         finally:
             for tmp, _ in temps:
                 Path(tmp).unlink(missing_ok=True)
