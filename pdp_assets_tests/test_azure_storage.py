@@ -124,14 +124,22 @@ def test_local_write_many_makes_the_batch_durable_with_or_without_syncfs(tmp_pat
     before any is renamed into place. Both give the same blobs, and no temp file is left."""
     if sys.platform == "linux":
         assert storage_module._syncfs is not None  # the batch path the lab ingest takes here
+    local = LocalBlobStorage(root=str(tmp_path))
+    renamed_before_fsync: list[str] = []  # blobs already in place when a temp file was fsynced
     fsynced: list[str] = []
+
+    def fsync(path: str) -> None:
+        renamed_before_fsync.extend(b.name for b in local.list_blobs("data"))
+        fsynced.append(path)
+        real_fsync(path)
+
     real_fsync = storage_module._fsync
     monkeypatch.setattr(storage_module, "_syncfs", None)
-    monkeypatch.setattr(storage_module, "_fsync", lambda path: (fsynced.append(path), real_fsync(path)))
-    local = LocalBlobStorage(root=str(tmp_path))
+    monkeypatch.setattr(storage_module, "_fsync", fsync)
     batch = {f"year=2024/week={w:02d}/data.parquet": f"week {w}".encode() for w in range(1, 6)}
     local.write_many("data", batch)
     assert len(fsynced) == len(batch) and all("/." in path and path.endswith(".tmp") for path in fsynced)
+    assert renamed_before_fsync == []
     assert {b.name: local.read("data", b.name) for b in local.list_blobs("data")} == batch
 
 
