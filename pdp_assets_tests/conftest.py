@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+import signal
 from pathlib import Path
 
 import dagster as dg
@@ -47,6 +48,10 @@ def pdp_env(tmp_path, monkeypatch):
 def pytest_configure(config):
     OUTPUT.mkdir(exist_ok=True)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    # A run ended by SIGTERM (a CI timeout, `kill PID`) unwinds as Ctrl-C does, so fixtures still
+    # stop the servers they started. Those live in sessions of their own (servers.py), which a
+    # signal to the run's process group does not reach; by default SIGTERM ends Python at once.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium and chromium-driver (make debian-packages)
