@@ -47,7 +47,7 @@ class Accounting:
     valid: int
     quarantined: int
     weeks: int
-    intake_s: float = 0.0  # the pipeline's two runs: intake (archive, validate, stage) ...
+    intake_s: float = 0.0  # the pipeline's two steps (two Dagster runs in production): intake ...
     rebuild_s: float = 0.0  # ... and the lake rebuild of the weeks it staged
 
 
