@@ -119,28 +119,79 @@ def test_write_many_writes_and_replaces_every_blob(blobs, container):
     blobs.write_many(container, {})  # nothing to write: no error
 
 
-def test_local_write_many_makes_the_batch_durable_with_or_without_syncfs(tmp_path, monkeypatch):
-    """Linux flushes a batch with one syncfs; where there is none (macOS), each file is fsynced
-    before any is renamed into place. Both give the same blobs, and no temp file is left."""
-    if sys.platform == "linux":
-        assert storage_module._syncfs is not None  # the batch path the lab ingest takes here
+class DiskSyncs:
+    """Records each fsync and syncfs of LocalBlobStorage, with the blobs in place at that moment."""
+
+    def __init__(self, local: LocalBlobStorage, monkeypatch, syncfs: bool):
+        self.local, self.calls = local, []  # (what was synced, blob names listed at that moment)
+        real_fsync, real_syncfs = storage_module._fsync, storage_module._syncfs
+        if syncfs:
+            assert real_syncfs is not None
+
+        def fsync(path: str) -> None:
+            self.calls.append((path, self.in_place()))
+            real_fsync(path)
+
+        def syncfs_(fd: int) -> int:
+            self.calls.append(("syncfs", self.in_place()))
+            return real_syncfs(fd)
+
+        monkeypatch.setattr(storage_module, "_fsync", fsync)
+        monkeypatch.setattr(storage_module, "_syncfs", syncfs_ if syncfs else None)
+
+    def in_place(self) -> set[str]:
+        return {b.name for b in self.local.list_blobs("data")}
+
+
+def _folder_chain(root, blob: str) -> set[str]:
+    """The folders from a blob's own up to the storage root: all hold entries a first write made."""
+    path = root / "data" / blob
+    return {str(p) for p in path.parents if p.is_relative_to(root)}
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync each"])
+def test_local_write_many_makes_the_batch_and_its_renames_durable(tmp_path, monkeypatch, syncfs):
+    """Linux puts a batch on disk with one syncfs, macOS (no syncfs) with an fsync per temp file;
+    either way all are on disk before any blob is renamed into place, and after the renames their
+    folders' new entries are synced too, so the batch is on disk when write_many returns."""
+    if syncfs and sys.platform != "linux":
+        pytest.skip("syncfs(2) is Linux only")
     local = LocalBlobStorage(root=str(tmp_path))
-    renamed_before_fsync: list[str] = []  # blobs already in place when a temp file was fsynced
-    fsynced: list[str] = []
-
-    def fsync(path: str) -> None:
-        renamed_before_fsync.extend(b.name for b in local.list_blobs("data"))
-        fsynced.append(path)
-        real_fsync(path)
-
-    real_fsync = storage_module._fsync
-    monkeypatch.setattr(storage_module, "_syncfs", None)
-    monkeypatch.setattr(storage_module, "_fsync", fsync)
+    syncs = DiskSyncs(local, monkeypatch, syncfs)
     batch = {f"year=2024/week={w:02d}/data.parquet": f"week {w}".encode() for w in range(1, 6)}
     local.write_many("data", batch)
-    assert len(fsynced) == len(batch) and all("/." in path and path.endswith(".tmp") for path in fsynced)
-    assert renamed_before_fsync == []
-    assert {b.name: local.read("data", b.name) for b in local.list_blobs("data")} == batch
+
+    assert {b.name: local.read("data", b.name) for b in local.list_blobs("data")} == batch  # no temp file left
+    before = [what for what, in_place in syncs.calls if not in_place]
+    after = [what for what, in_place in syncs.calls if in_place == set(batch)]
+    assert len(before) + len(after) == len(syncs.calls)  # nothing synced with the batch half in place
+    if syncfs:
+        assert before == after == ["syncfs"]
+    else:
+        assert len(before) == len(batch) and all("/." in path and path.endswith(".tmp") for path in before)
+        assert set(after) == set().union(*(_folder_chain(tmp_path, name) for name in batch))
+
+
+def test_local_write_create_and_delete_sync_the_folders_they_change(tmp_path, monkeypatch):
+    """Once a single write has renamed its (fsynced) temp file into place, it fsyncs every folder
+    up to the root, as any of them may be new; create does the same after its link; delete fsyncs
+    the folder it removed the blob from."""
+    local = LocalBlobStorage(root=str(tmp_path))
+    syncs = DiskSyncs(local, monkeypatch, syncfs=False)
+    name = "year=2024/week=01/data.parquet"
+    chain = _folder_chain(tmp_path, name)
+    assert len(chain) == 4  # week, year, container, root
+
+    local.write("data", name, b"v1")
+    assert {what for what, in_place in syncs.calls if in_place == {name}} == chain and len(syncs.calls) == len(chain)
+
+    syncs.calls.clear()
+    assert local.create("data", "year=2024/week=02/data.parquet", b"v1") is True
+    assert {what for what, _ in syncs.calls} == _folder_chain(tmp_path, "year=2024/week=02/data.parquet")
+
+    syncs.calls.clear()
+    assert local.delete("data", name) is True
+    assert syncs.calls == [(str(tmp_path / "data" / "year=2024" / "week=01"), {"year=2024/week=02/data.parquet"})]
 
 
 def test_delete_of_a_missing_blob_returns_false(blobs, container):

@@ -11,7 +11,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Mapping, NamedTuple, Optional
+from typing import Iterable, Mapping, NamedTuple, Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -91,15 +91,15 @@ except (AttributeError, OSError, TypeError):
     _syncfs = None
 
 
-def _make_durable(files: list[str], folder: Path) -> None:
-    """Put ``files`` (all under ``folder``) on disk. On Linux one syncfs(2) of their file system
-    does it for the whole batch: in 8 alternating rounds of the 1 M-row lab ingest it beat an
-    fsync per file every time (docs/PERFORMANCE.md). It also writes whatever else is unwritten on
-    that file system, so another process writing a lot makes it wait longer. Elsewhere every
-    file's fsync, all in flight at once so their waits overlap."""
+def _make_durable(paths: Iterable[str], folder: Path) -> None:
+    """Put ``paths`` (files or folders, all under ``folder``) on disk. On Linux one syncfs(2) of
+    their file system does it for the whole batch: in 8 alternating rounds of the 1 M-row lab
+    ingest it beat an fsync per file every time (docs/PERFORMANCE.md). It also writes whatever
+    else is unwritten on that file system, so another process writing a lot makes it wait longer.
+    Elsewhere every path's fsync, all in flight at once so their waits overlap."""
     if _syncfs is None:
         with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(_fsync, files))
+            list(pool.map(_fsync, paths))
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -120,6 +120,19 @@ class LocalBlobStorage(BlobStorage):
             return Path(self.root) / container
         _check_name(name)
         return Path(self.root) / container / name
+
+    def _folders(self, paths: Iterable[Path]) -> set[str]:
+        """The folders whose entries writing ``paths`` changed: each one's folder, and every folder
+        above it up to the root, as any of them may have been made for it. A rename, a removal or
+        a new folder is on disk only once the folder holding its entry is synced."""
+        root = Path(self.root)
+        folders = set()
+        for path in paths:
+            for folder in path.parents:
+                folders.add(str(folder))
+                if folder == root:
+                    break
+        return folders
 
     @staticmethod
     def _info(name: str, path: str) -> BlobInfo:
@@ -168,8 +181,9 @@ class LocalBlobStorage(BlobStorage):
         return self._put(container, name, data, replace=False)
 
     def write_many(self, container: str, blobs: Mapping[str, bytes]) -> None:
-        # Every temp file, then all made durable at once, then the renames: a reader sees each
-        # blob old or new, and every new one is on disk before any replaces an old one.
+        # Every temp file, then all made durable at once, then the renames, made durable too: a
+        # reader sees each blob old or new, every new one is on disk before any replaces an old
+        # one, and all are in place on disk when this returns.
         if not blobs:
             return
         temps: list[tuple[str, Path]] = []
@@ -181,6 +195,7 @@ class LocalBlobStorage(BlobStorage):
             for tmp, path in temps:
                 os.replace(tmp, path)
             temps.clear()  # every temp file is in place: none is left to remove
+            _make_durable(self._folders(self._path(container, name) for name in blobs), self._path(container))
         finally:
             for tmp, _ in temps:
                 Path(tmp).unlink(missing_ok=True)
@@ -202,18 +217,20 @@ class LocalBlobStorage(BlobStorage):
         return tmp
 
     def _put(self, container: str, name: str, data: bytes, replace: bool) -> bool:
-        """A durable temp file moved into place: replacing (rename), or only if the name is free
-        (a hard link fails atomically when it exists)."""
+        """A durable temp file moved into place, its new entry durable too: replacing (rename), or
+        only if the name is free (a hard link fails atomically when it exists)."""
         path = self._path(container, name)
         tmp = self._temp_file(path, data, sync=True)
         try:
             if replace:
                 os.replace(tmp, path)
-                return True
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
+            else:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    return False
+            for folder in self._folders([path]):
+                _fsync(folder)
             return True
         finally:
             Path(tmp).unlink(missing_ok=True)
@@ -228,6 +245,7 @@ class LocalBlobStorage(BlobStorage):
             path.unlink()
         except FileNotFoundError:
             return False
+        _fsync(str(path.parent))  # the removal on disk, as a write's rename is
         return True
 
     def location(self, container: str, name: str = "") -> str:
