@@ -11,7 +11,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Optional
+from typing import Iterable, Iterator, Mapping, NamedTuple, Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -121,18 +121,20 @@ class LocalBlobStorage(BlobStorage):
         _check_name(name)
         return Path(self.root) / container / name
 
-    def _folders(self, paths: Iterable[Path]) -> set[str]:
-        """The folders whose entries writing ``paths`` changed: each one's folder, and every folder
-        above it up to the root, as any of them may have been made for it. A rename, a removal or
-        a new folder is on disk only once the folder holding its entry is synced."""
-        root = Path(self.root)
-        folders = set()
+    def _folders(self, paths: Iterable[Path]) -> Iterator[str]:
+        """The folders whose entries writing ``paths`` changed, each once: each path's folder, and
+        every folder above it up to the root, as any of them may have been made for it. A rename, a
+        removal or a new folder is on disk only once the folder holding its entry is synced. Lazy:
+        a batch synced by syncfs never walks its paths."""
+        root, seen = Path(self.root), set()
         for path in paths:
             for folder in path.parents:
-                folders.add(str(folder))
+                if folder in seen:
+                    break  # and so is every folder above it
+                seen.add(folder)
+                yield str(folder)
                 if folder == root:
                     break
-        return folders
 
     @staticmethod
     def _info(name: str, path: str) -> BlobInfo:
