@@ -1,6 +1,10 @@
 """``pdp bench lab``: this pipeline's lab ingest side by side with the seed's way and the floor.
 
-Every contender reads the same generated CSV, written once:
+Every contender reads the same generated CSV, written once. Its test dates span 339 weeks of
+2020-01 .. 2026-06 (a historical load), or with ``--weeks N`` the last N whole weeks (a routine
+upload): the per-file costs of a weekly lake grow with the weeks, the per-row costs do not.
+
+The contenders:
 - pipeline: exactly what production runs on local storage: ``intake.ingest_upload`` (archive,
   validate, quarantine, stage weekly slices) then ``lake.rebuild_weeks`` for the weeks it staged;
 - seed:     what the seed's pipeline/process_data_cloud.py does, re-implemented: Polars reads
@@ -30,8 +34,10 @@ from pydantic import BaseModel, ValidationError, field_validator
 from pdp_assets.lab_results import intake, lake
 from pdp_assets.lab_results.demo import lab_results_csv
 from pdp_assets.lab_results.validation import validate_upload
+from pdp_assets.partitions import week_bounds, weeks_ending
 from pdp_assets.resources.storage import LocalBlobStorage
 
+# The default span: a historical load, every week of six and a half years (339 ISO weeks).
 FIRST_DAY = dt.date(2020, 1, 6)
 LAST_DAY = dt.date(2026, 6, 30)
 SEED = 7
@@ -176,16 +182,25 @@ def run_validation(csv: bytes, today: dt.date) -> float:
     return time.perf_counter() - start
 
 
-def bench_lab(rows: int, echo: Echo = print, repeat: int = 1) -> None:
+def date_span(weeks: int | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last test date of the generated file: the default historical span, or the last
+    ``weeks`` whole ISO weeks before this one (a routine upload covers a few recent weeks)."""
+    if weeks is None:
+        return FIRST_DAY, LAST_DAY
+    keys = weeks_ending(weeks, today - dt.timedelta(weeks=1))
+    return week_bounds(keys[0])[0], week_bounds(keys[-1])[1]
+
+
+def bench_lab(rows: int, echo: Echo = print, repeat: int = 1, weeks: int | None = None) -> None:
     """Time the contenders on one generated file and print a table and the targets."""
     today = dt.datetime.now(dt.timezone.utc).date()
-    days = (LAST_DAY - FIRST_DAY).days + 1
+    first, last = date_span(weeks, today)
     with tempfile.TemporaryDirectory(prefix="pdp-bench-") as tmp:
-        csv = lab_results_csv(rows, FIRST_DAY, days, seed=SEED)
+        csv = lab_results_csv(rows, first, (last - first).days + 1, seed=SEED)
         csv_path = Path(tmp) / "bench_lab.csv"
         csv_path.write_bytes(csv)
         echo(
-            f"lab ingest bench: {rows:,} rows ({len(csv) / 1e6:.1f} MB CSV), {FIRST_DAY} .. {LAST_DAY},"
+            f"lab ingest bench: {rows:,} rows ({len(csv) / 1e6:.1f} MB CSV), {first} .. {last},"
             f" {os.cpu_count()} cores, best of {max(1, repeat)}"
         )
 

@@ -44,7 +44,7 @@ from pdp_assets.lab_results import intake, lake
 from pdp_assets.lab_results.checks import lake_checks
 from pdp_assets.lab_results.demo import lab_results_csv
 from pdp_assets.lab_results.sensors import lab_lake_job
-from pdp_assets.partitions import FIRST_MONDAY
+from pdp_assets.partitions import FIRST_MONDAY, weeks_ending
 from pdp_assets.resources.google import LocalGoogleSource
 from pdp_assets.resources.storage import LocalBlobStorage
 from pdp_assets.runner import QUIET
@@ -55,17 +55,6 @@ LAST_WEEK = dt.date(2025, 12, 22)  # ISO 2025-W52: --weeks 52 is the whole ISO y
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 BENCH_TAG = "pdp/bench"
-
-
-def bench_weeks(count: int, last: dt.date = LAST_WEEK) -> list[str]:
-    """The ``count`` week partition keys ending with the week of ``last``."""
-    if count < 1:
-        raise ValueError("--weeks must be at least 1")
-    first = last - dt.timedelta(weeks=count - 1)
-    if first < FIRST_MONDAY:
-        most = (last - FIRST_MONDAY).days // 7 + 1
-        raise ValueError(f"at most {most} weeks end with {last} (the first week is {FIRST_MONDAY})")
-    return [(first + dt.timedelta(weeks=i)).isoformat() for i in range(count)]
 
 
 def _iso(week: str) -> str:
@@ -154,7 +143,7 @@ def _compare(
 def bench_backfill(weeks: int = 52, echo: Echo = print, rows_per_week: int = 2_000, health: bool = True) -> dict:
     """Rebuild ``weeks`` weeks of the lab lake (and the health metrics) as one run and as one run
     per week; print them side by side. Returns the figures (for tests and reports)."""
-    keys = bench_weeks(weeks)
+    keys = weeks_ending(weeks, LAST_WEEK)
     first_day = dt.date.fromisoformat(keys[0])
     last_day = dt.date.fromisoformat(keys[-1]) + dt.timedelta(days=6)
     today = dt.datetime.now(dt.timezone.utc).date()

@@ -299,11 +299,20 @@ def bench():
 @bench.command("lab")
 @click.option("--rows", default=1_000_000, show_default=True, help="rows in the generated lab CSV")
 @click.option("--repeat", default=3, show_default=True, help="runs of each contender; the best is shown (disk latency varies)")
-def bench_lab(rows, repeat):
+@click.option(
+    "--weeks",
+    type=int,
+    help="test dates over the last N whole weeks, as in a routine upload [default: 2020-01-06 .. 2026-06-30,"
+    " 339 weeks, a historical load]",
+)
+def bench_lab(rows, repeat, weeks):
     """Lab ingest vs the seed's way (Pydantic per row) vs the floor (CSV -> one Parquet)."""
     from pdp_assets.bench import bench_lab as run
 
-    run(rows, echo=click.echo, repeat=repeat)
+    try:
+        run(rows, echo=click.echo, repeat=repeat, weeks=weeks)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
 
 
 @bench.command("retail")

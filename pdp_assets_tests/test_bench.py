@@ -1,8 +1,11 @@
 """``pdp bench lab`` on a small file: it prints every contender and accounts for every row."""
 
+import datetime as dt
 import re
 
-from pdp_assets.bench import bench_lab
+import pytest
+
+from pdp_assets.bench import bench_lab, date_span
 
 NUMBER = r"[\d,]+"
 
@@ -30,3 +33,27 @@ def test_bench_lab_prints_contenders_and_accounting():
     before, after = re.search(r"creating a file or folder here: (\d+) µs before the runs, (\d+) µs after", text).groups()
     assert int(before) > 0 and int(after) > 0, text
     assert "targets:" in text
+
+
+def test_bench_lab_spreads_the_file_over_the_last_weeks_asked_for():
+    lines: list[str] = []
+    bench_lab(2000, echo=lines.append, weeks=2)
+    text = "\n".join(lines)
+
+    span = re.search(r"(\d{4}-\d\d-\d\d) \.\. (\d{4}-\d\d-\d\d)", text).groups()
+    first, last = (dt.date.fromisoformat(d) for d in span)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    assert first.weekday() == 0 and last.weekday() == 6 and (last - first).days == 13  # two whole ISO weeks
+    assert today - dt.timedelta(days=7) <= last < today  # the last one is last week
+    assert re.search(r"weeks written 2\b", text), text  # every valid row landed in one of those two weeks
+
+
+def test_bench_lab_span_reaches_back_to_the_lakes_first_week_and_no_further():
+    wednesday = dt.date(2026, 12, 2)
+    assert date_span(1, wednesday) == (dt.date(2026, 11, 23), dt.date(2026, 11, 29))
+    # ISO 2020-W01 .. 2026-W48
+    assert date_span(361, wednesday) == (dt.date(2019, 12, 30), dt.date(2026, 11, 29))
+    with pytest.raises(ValueError, match=r"at most 361 weeks end with 2026-11-23 \(the first week is 2019-12-30\)"):
+        date_span(362, wednesday)
+    with pytest.raises(ValueError, match="at least 1"):
+        date_span(0, wednesday)
