@@ -44,7 +44,7 @@ from pdp_assets.lab_results import intake, lake
 from pdp_assets.lab_results.checks import lake_checks
 from pdp_assets.lab_results.demo import lab_results_csv
 from pdp_assets.lab_results.sensors import lab_lake_job
-from pdp_assets.partitions import FIRST_MONDAY, weeks_ending
+from pdp_assets.partitions import FIRST_MONDAY, week_bounds, weeks_ending
 from pdp_assets.resources.google import LocalGoogleSource
 from pdp_assets.resources.storage import LocalBlobStorage
 from pdp_assets.runner import QUIET
@@ -144,8 +144,7 @@ def bench_backfill(weeks: int = 52, echo: Echo = print, rows_per_week: int = 2_0
     """Rebuild ``weeks`` weeks of the lab lake (and the health metrics) as one run and as one run
     per week; print them side by side. Returns the figures (for tests and reports)."""
     keys = weeks_ending(weeks, LAST_WEEK)
-    first_day = dt.date.fromisoformat(keys[0])
-    last_day = dt.date.fromisoformat(keys[-1]) + dt.timedelta(days=6)
+    first_day, last_day = week_bounds(keys[0])[0], week_bounds(keys[-1])[1]
     today = dt.datetime.now(dt.timezone.utc).date()
     with tempfile.TemporaryDirectory(prefix="pdp-bench-backfill-") as tmp:
         root = Path(tmp)

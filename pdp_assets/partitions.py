@@ -31,10 +31,11 @@ def weeks_ending(count: int, last: dt.date) -> list[str]:
     """The partition keys of the ``count`` weeks that end with the week holding ``last``."""
     if count < 1:
         raise ValueError("the number of weeks must be at least 1")
-    first = week_start(last) - dt.timedelta(weeks=count - 1)
+    monday = week_start(last)
+    first = monday - dt.timedelta(weeks=count - 1)
     if first < FIRST_MONDAY:
-        most = (week_start(last) - FIRST_MONDAY).days // 7 + 1
-        raise ValueError(f"at most {most} weeks end with {week_start(last)} (the first week is {FIRST_MONDAY})")
+        most = (monday - FIRST_MONDAY).days // 7 + 1
+        raise ValueError(f"at most {most} weeks end with {monday} (the first week is {FIRST_MONDAY})")
     return [(first + dt.timedelta(weeks=i)).isoformat() for i in range(count)]
 
 
