@@ -56,7 +56,8 @@ class UploadNotFound(Exception):
 
 def _read(storage: BlobStorage, name: str, uid: str) -> tuple[bytes, dict, bool]:
     """The upload's bytes and facts, from the archive when it was archived already (a re-run),
-    else from the landing zone. The flag says whether it still has to be archived."""
+    else from the landing zone: then the facts lack ``sha256`` (hashed by the caller) and the flag
+    says it still has to be archived."""
     facts = lake.read_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid))
     if facts is not None:
         return storage.read(lake.ARCHIVE, lake.raw_blob(uid, name)), facts, False
@@ -73,7 +74,6 @@ def _read(storage: BlobStorage, name: str, uid: str) -> tuple[bytes, dict, bool]
         "etag": landing.etag,
         "landed_at": landing.last_modified.astimezone(dt.timezone.utc).isoformat(),
         "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
     }
     return data, facts, True
 
@@ -81,28 +81,30 @@ def _read(storage: BlobStorage, name: str, uid: str) -> tuple[bytes, dict, bool]
 def ingest_upload(storage: BlobStorage, key: str, today: dt.date) -> IntakeReport:
     name, uid = split_partition_key(key)
     data, facts, new = _read(storage, name, uid)
-    report = IntakeReport(upload=key, source_file=name, sha256=facts["sha256"], landed_at=facts["landed_at"])
+    # Validation needs only the bytes in memory, so it runs while they are hashed and archived;
+    # nothing derived from them is written until the archive is durable. A duplicate (rare) wastes
+    # it: the hash says so only once validation has started.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        validating = pool.submit(validate_upload, data, name, today)
+        if new:
+            facts["sha256"] = hashlib.sha256(data).hexdigest()
+        report = IntakeReport(upload=key, source_file=name, sha256=facts["sha256"], landed_at=facts["landed_at"])
 
-    index_blob = lake.content_index_blob(facts["sha256"])
-    first = lake.read_json(storage, lake.ARCHIVE, index_blob)
-    if new and first is not None and first["upload"] != key and not is_reingest(name):
-        # The same bytes under another name, or uploaded again: nothing changes. Not for a
-        # re-ingest: a person sent those rows back (perhaps unchanged, after a rule change), and
-        # skipping them would lose rows whose quarantine file the re-ingest just removed.
-        report.duplicate_of = first["upload"]
-        report.notes.append(f"same content as upload {first['upload']}: nothing to do")
-    else:
-        # Validation needs only the bytes in memory, so it runs while they are archived; nothing
-        # derived from them is written until the archive is durable.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            validating = pool.submit(validate_upload, data, name, today)
+        index_blob = lake.content_index_blob(facts["sha256"])
+        first = lake.read_json(storage, lake.ARCHIVE, index_blob)
+        if new and first is not None and first["upload"] != key and not is_reingest(name):
+            # The same bytes under another name, or uploaded again: nothing changes. Not for a
+            # re-ingest: a person sent those rows back (perhaps unchanged, after a rule change), and
+            # skipping them would lose rows whose quarantine file the re-ingest just removed.
+            report.duplicate_of = first["upload"]
+            report.notes.append(f"same content as upload {first['upload']}: nothing to do")
+        else:
             if new:
                 storage.write(lake.ARCHIVE, lake.raw_blob(uid, name), data)
                 lake.write_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid), facts)
             if first is None:
                 lake.write_json(storage, lake.ARCHIVE, index_blob, {"upload": key})
-            result = validating.result()
-        _stage(storage, result, facts, report)
+            _stage(storage, validating.result(), facts, report)
 
     _write_execution_log(storage, report)
     # Last: the landing blob goes only once every output above is durably written, and only
