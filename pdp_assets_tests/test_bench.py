@@ -1,6 +1,7 @@
 """``pdp bench lab`` on a small file: it prints every contender and accounts for every row."""
 
 import datetime as dt
+import os
 import re
 
 import pytest
@@ -17,8 +18,12 @@ def test_bench_lab_prints_contenders_and_accounting():
 
     for contender in ("pipeline", "seed's way", "floor", "weekly floor", "pipeline's validation alone"):
         row = next(line for line in lines if line.startswith(contender))
-        seconds, rows_per_s = re.search(rf"\s(\d+\.\d\d)\s+({NUMBER})\s", row).groups()
+        seconds, rows_per_s, cpu_s, cores = re.search(
+            rf"\s(\d+\.\d\d)\s+({NUMBER})\s+(\d+\.\d\d)\s+(\d+\.\d)\s", row
+        ).groups()
         assert float(seconds) >= 0 and int(rows_per_s.replace(",", "")) > 0, row
+        # CPU time counts every thread, and they cannot have run on more cores than there are
+        assert float(cpu_s) >= 0 and 0 < float(cores) <= os.cpu_count() + 0.1, row
 
     counts = re.search(
         rf"pipeline rows: read ({NUMBER}) = valid ({NUMBER}) \+ quarantined ({NUMBER}); weeks written (\d+)", text
@@ -30,6 +35,9 @@ def test_bench_lab_prints_contenders_and_accounting():
     intake_s, rebuild_s = re.search(r"intake .* (\d+\.\d\d) s \+ lake rebuild (\d+\.\d\d) s", text).groups()
     pipeline_s = float(re.search(r"^pipeline .*?(\d+\.\d\d)", text, re.M).group(1))
     assert abs(float(intake_s) + float(rebuild_s) - pipeline_s) <= 0.011  # the two parts of the best run
+    cpu_line = r"cpu seconds .*: pipeline/floor = ([\d.]+)x, against ([\d.]+)x in wall time"
+    cpu_ratio, wall_ratio = re.search(cpu_line, text).groups()
+    assert float(cpu_ratio) > 0 and float(wall_ratio) > 1, text
     before, after = re.search(r"creating a file or folder here: (\d+) µs before the runs, (\d+) µs after", text).groups()
     assert int(before) > 0 and int(after) > 0, text
     assert "targets:" in text
