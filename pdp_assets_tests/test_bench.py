@@ -1,6 +1,7 @@
 """``pdp bench lab`` on a small file: it prints every contender and accounts for every row."""
 
 import datetime as dt
+import operator
 import os
 import re
 
@@ -40,7 +41,15 @@ def test_bench_lab_prints_contenders_and_accounting():
     assert float(cpu_ratio) > 0 and float(wall_ratio) > 1, text
     before, after = re.search(r"creating a file or folder here: (\d+) µs before the runs, (\d+) µs after", text).groups()
     assert int(before) > 0 and int(after) > 0, text
-    assert "targets:" in text
+    # The verdict agrees with the ratio it prints, to two decimals (one would show 3.0x MISSED)
+    for pattern, target, met in (
+        (r"seed's way: (\d+\.\d\d)x (\w+)", 10, operator.ge),
+        (r"the floor: (\d+\.\d\d)x (\w+)", 3, operator.le),
+    ):
+        ratio, verdict = re.search(pattern, text).groups()
+        assert verdict in ("met", "MISSED"), text
+        if float(ratio) != target:  # printed as the target itself, it may be either side of it
+            assert (verdict == "met") == met(float(ratio), target), text
 
 
 def test_bench_lab_spreads_the_file_over_the_last_weeks_asked_for():
