@@ -58,6 +58,9 @@ def test_every_reason_of_a_row_is_listed_and_values_stay_as_uploaded():
     r = run(csv_bytes("  ,2024-02-31, positive , -1 "))
     (error,) = reasons(r)
     assert error.count(";") == 3, error  # four independent reasons
+    # in the order of the columns, as a person reads the row
+    columns = [reason.split()[0] for reason in error.split("; ")]
+    assert columns == ["sample_id", "test_date", "result", "viral_load"], error
     row = r.quarantine.row(0, named=True)
     assert row["result"] == " positive " and row["viral_load"] == " -1 "  # exactly as uploaded
     assert row["source_file"] == "upload.csv" and row["row_number"] == 1
