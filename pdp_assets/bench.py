@@ -73,7 +73,7 @@ class Timing:
 
 class Clock:
     """Wall and CPU time since it was made. Process CPU time counts the threads of Polars, Arrow
-    and the pipeline's pools, so it shows how much of the 2 cores a contender used."""
+    and the pipeline's pools, so it shows how much of the machine's cores a contender used."""
 
     def __init__(self) -> None:
         self._wall, self._cpu = time.perf_counter(), time.process_time()
