@@ -6,9 +6,11 @@ import os
 import re
 import time
 
+import polars as pl
 import pytest
 
-from pdp_assets.bench import Clock, Timing, bench_lab, date_span
+from pdp_assets.bench import Clock, Timing, bench_lab, date_span, run_floor_weekly
+from pdp_assets.lab_results.demo import lab_results_csv
 
 NUMBER = r"[\d,]+"
 
@@ -50,6 +52,27 @@ def test_bench_lab_prints_contenders_and_accounting():
         assert verdict in ("met", "MISSED"), text
         if float(ratio) != target:  # printed as the target itself, it may be either side of it
             assert (verdict == "met") == met(float(ratio), target), text
+    # What the weekly floor leaves of the 3x target is the target less its ratio, or nothing
+    weekly, rest = re.search(r"^the weekly floor alone .* is (\d+\.\d\d)x the floor: (.*)$", text, re.M).groups()
+    if float(weekly) < 3:
+        left = re.match(r"(\d+\.\d\d)x of the floor is left within the target", rest)
+        assert left and abs(float(left.group(1)) - (3 - float(weekly))) <= 0.011, text
+    else:
+        assert rest.startswith("no weekly lake can meet the 3x target"), text
+
+
+def test_weekly_floor_writes_every_row_once_into_the_file_of_its_week(tmp_path):
+    csv_path, out = tmp_path / "lab.csv", tmp_path / "weeks"
+    csv_path.write_bytes(lab_results_csv(3000, dt.date(2024, 1, 1), 28, seed=1))  # four ISO weeks, and typos
+    out.mkdir()
+    _, counts = run_floor_weekly(csv_path, out)
+
+    files = {f.stem: pl.read_parquet(f) for f in out.glob("*.parquet")}
+    assert counts.weeks == len(files) and {"2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"} <= set(files)
+    assert sum(f.height for f in files.values()) == counts.read == 3000
+    for monday, rows in files.items():
+        mondays = rows["test_date"].str.strip_chars().str.to_date(strict=False).dt.truncate("1w").drop_nulls()
+        assert (mondays.cast(pl.String) == monday).all(), monday  # a date that parses is in its week's file
 
 
 def test_clock_counts_cpu_time_of_work_not_of_waiting():
