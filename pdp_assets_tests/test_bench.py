@@ -9,7 +9,7 @@ import time
 import polars as pl
 import pytest
 
-from pdp_assets.bench import Clock, Timing, bench_lab, date_span, run_floor_weekly
+from pdp_assets.bench import Clock, Timing, bench_lab, date_span, run_floor_weekly, weekly_floor_line
 from pdp_assets.lab_results.demo import lab_results_csv
 
 NUMBER = r"[\d,]+"
@@ -52,13 +52,24 @@ def test_bench_lab_prints_contenders_and_accounting():
         assert verdict in ("met", "MISSED"), text
         if float(ratio) != target:  # printed as the target itself, it may be either side of it
             assert (verdict == "met") == met(float(ratio), target), text
-    # What the weekly floor leaves of the 3x target is the target less its ratio, or nothing
-    weekly, rest = re.search(r"^the weekly floor alone .* is (\d+\.\d\d)x the floor: (.*)$", text, re.M).groups()
-    if float(weekly) < 3:
-        left = re.match(r"(\d+\.\d\d)x of the floor is left within the target", rest)
-        assert left and abs(float(left.group(1)) - (3 - float(weekly))) <= 0.011, text
-    else:
-        assert rest.startswith("no weekly lake can meet the 3x target"), text
+    line = next(line for line in lines if line.startswith("the weekly floor alone"))
+    assert line == weekly_floor_line(float(re.search(r" is (\d+\.\d\d)x the floor", line).group(1))), line
+
+
+@pytest.mark.parametrize(
+    "ratio, verdict",
+    [
+        (1.49, "1.51x of the floor is left within the target"),
+        (2.996, "0.00x of the floor is left within the target"),  # printed as 3.00x: it meets <= 3x
+        (3.004, "0.00x of the floor is left within the target"),
+        (3.006, "no weekly lake can meet the 3x target"),  # printed as 3.01x
+        (41.07, "no weekly lake can meet the 3x target"),
+    ],
+)
+def test_weekly_floor_line_says_what_is_left_of_the_target_by_the_ratio_it_prints(ratio, verdict):
+    line = weekly_floor_line(ratio)
+    assert line.startswith(f"the weekly floor alone (no validation, no fsync) is {ratio:.2f}x the floor: "), line
+    assert verdict in line, line
 
 
 def test_weekly_floor_writes_every_row_once_into_the_file_of_its_week(tmp_path):
@@ -71,7 +82,7 @@ def test_weekly_floor_writes_every_row_once_into_the_file_of_its_week(tmp_path):
     assert counts.weeks == len(files) and {"2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"} <= set(files)
     assert sum(f.height for f in files.values()) == counts.read == 3000
     for monday, rows in files.items():
-        mondays = rows["test_date"].str.strip_chars().str.to_date(strict=False).dt.truncate("1w").drop_nulls()
+        mondays = rows["test_date"].str.to_date("%Y-%m-%d", strict=False).dt.truncate("1w").drop_nulls()
         assert (mondays.cast(pl.String) == monday).all(), monday  # a date that parses is in its week's file
 
 
