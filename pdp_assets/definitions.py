@@ -1,112 +1,25 @@
-"""The one Definitions object. Resources are chosen here, and only here.
+"""The code location: everything under ``pdp_assets/defs/``, loaded by Dagster's autoloader.
 
-Every external system has a local implementation (the default: no service needed, data under
-``$PDP_HOME``) and a cloud one. ``PDP_ENV=cloud`` switches all systems to cloud at once; a
-system's own variable overrides that for that system alone:
-
-==================  ===================  ==============================================
-system              variable             values (local first)
-==================  ===================  ==============================================
-blob storage        ``PDP_STORAGE``      ``local`` | ``azure``
-Google Sheets/Drive ``PDP_GOOGLE``       ``local`` | ``google``
-Spark               ``PDP_SPARK``        ``local`` | ``cluster``
-warehouse           ``PDP_WAREHOUSE``    ``local`` (fakesnow) | ``snowflake``
-==================  ===================  ==============================================
-
-Secrets are read by Dagster at run time through ``EnvVar``, never here.
+Each source folder there holds its assets, checks and triggers; ``defs/resources.py`` binds the
+local or cloud resources for all of them.
 """
 
-import json
-import os
+import importlib
 from pathlib import Path
 
 import dagster as dg
 
-from pdp_assets.health import definitions as health
-from pdp_assets.lab_results import definitions as lab_results
-from pdp_assets.resources.google import CloudGoogleSource, GoogleSource, LocalGoogleSource
-from pdp_assets.resources.spark import ClusterSpark, LocalSpark, SparkResource
-from pdp_assets.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
-from pdp_assets.resources.warehouse import LocalWarehouse, SnowflakeWarehouse, Warehouse
-from pdp_assets.retail import definitions as retail
-from pdp_assets.warehouse import definitions as warehouse
-
-
-def pdp_home() -> Path:
-    return Path(os.environ.get("PDP_HOME", ".pdp")).resolve()
-
-
-def _choice(system: str, local: str, cloud: str) -> str:
-    default = cloud if os.environ.get("PDP_ENV", "local") == "cloud" else local
-    choice = os.environ.get(f"PDP_{system}", default).lower()
-    if choice not in (local, cloud):
-        raise dg.DagsterInvariantViolationError(f"PDP_{system}={choice!r}: use {local!r} or {cloud!r}")
-    return choice
-
-
-def _optional_env(name: str):
-    """An ``EnvVar`` when the variable is set, else None (the field keeps its default)."""
-    return dg.EnvVar(name) if os.environ.get(name) else None
-
-
-def storage_resource() -> BlobStorage:
-    if _choice("STORAGE", "local", "azure") == "azure":
-        if os.environ.get("AZURE_STORAGE_ACCOUNT_URL"):
-            return AzureBlobStorage(account_url=dg.EnvVar("AZURE_STORAGE_ACCOUNT_URL"))
-        return AzureBlobStorage(connection_string=dg.EnvVar("AZURE_STORAGE_CONNECTION_STRING"))
-    return LocalBlobStorage(root=str(pdp_home()))
-
-
-def google_resource() -> GoogleSource:
-    if _choice("GOOGLE", "local", "google") == "google":
-        if os.environ.get("GOOGLE_SERVICE_ACCOUNT_JSON"):
-            return CloudGoogleSource(service_account_json=dg.EnvVar("GOOGLE_SERVICE_ACCOUNT_JSON"))
-        return CloudGoogleSource(service_account_file=dg.EnvVar("GOOGLE_APPLICATION_CREDENTIALS"))
-    return LocalGoogleSource(root=str(pdp_home() / "google"))
-
-
-def spark_resource() -> SparkResource:
-    conf = json.loads(os.environ.get("PDP_SPARK_CONF", "{}"))  # extra Spark config, JSON object
-    if _choice("SPARK", "local", "cluster") == "cluster":
-        return ClusterSpark(
-            master=os.environ.get("PDP_SPARK_MASTER"),
-            remote=os.environ.get("PDP_SPARK_REMOTE"),
-            lake_url=dg.EnvVar("PDP_LAKE_URL"),
-            storage_account_key=_optional_env("AZURE_STORAGE_ACCOUNT_KEY"),
-            spark_config=conf,
-        )
-    return LocalSpark(root=str(pdp_home()), spark_config=conf)
-
-
-def warehouse_resource() -> Warehouse:
-    if _choice("WAREHOUSE", "local", "snowflake") == "snowflake":
-        optional = ("password", "private_key_path", "role", "warehouse")
-        return SnowflakeWarehouse(
-            account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
-            user=dg.EnvVar("SNOWFLAKE_USER"),
-            database=os.environ.get("SNOWFLAKE_DATABASE", "PDP"),
-            schema_name=os.environ.get("SNOWFLAKE_SCHEMA", "WAREHOUSE"),
-            **{f: v for f in optional if (v := _optional_env(f"SNOWFLAKE_{f.upper()}"))},
-        )
-    return LocalWarehouse(db_path=str(pdp_home() / "warehouse"))
-
 
 def build_definitions() -> dg.Definitions:
-    """Each source's definitions, merged, with every resource bound here."""
-    return dg.Definitions.merge(
-        lab_results.defs,
-        health.defs,
-        retail.defs,
-        warehouse.defs,
-        dg.Definitions(
-            resources={
-                "storage": storage_resource(),
-                "google": google_resource(),
-                "spark": spark_resource(),
-                "warehouse": warehouse_resource(),
-            }
-        ),
-    )
+    """The definitions, with resources chosen from the environment as it is now."""
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+
+def source_definitions(source: str) -> dg.Definitions:
+    """One source folder's definitions (``lab_results``, ``health``, ``retail``, ``warehouse``),
+    without resources: for tests and benchmarks that bind their own."""
+    return dg.load_definitions_from_package_module(importlib.import_module(f"pdp_assets.defs.{source}"))
 
 
 defs = build_definitions()

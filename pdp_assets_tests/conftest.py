@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pdp_assets.resources.storage import LocalBlobStorage
+from pdp_assets.lib.resources.storage import LocalBlobStorage
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "test-output"  # screenshots and other artefacts tests leave for people

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from pdp_assets.definitions import build_definitions
-from pdp_assets.lab_results import lake
-from pdp_assets.resources import storage as storage_module
-from pdp_assets.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
-from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.resources import storage as storage_module
+from pdp_assets.lib.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
+from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
 from pdp_assets_tests.conftest import csv_bytes
 from pdp_assets_tests.servers import start_azurite, stop
 
@@ -304,7 +304,7 @@ def test_operator_commands_work_on_azure(azure_env, tmp_path):
     """pdp resolves the Azure connection string itself outside a run (EnvVar)."""
     from click.testing import CliRunner
 
-    from pdp_assets.cli import main
+    from pdp_assets.ops.cli import main
 
     src = tmp_path / "lab.csv"
     src.write_bytes(csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-01,Positive,1"))

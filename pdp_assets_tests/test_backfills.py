@@ -21,11 +21,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from pdp_assets.health import demo as health_demo
-from pdp_assets.health import store as health_store
-from pdp_assets.lab_results import intake, lake
-from pdp_assets.lab_results.demo import lab_results_csv
-from pdp_assets.resources.storage import LocalBlobStorage
+from pdp_assets.lib.health import demo as health_demo, store as health_store
+from pdp_assets.lib.lab_results import intake, lake
+from pdp_assets.lib.lab_results.demo import lab_results_csv
+from pdp_assets.lib.resources.storage import LocalBlobStorage
 from pdp_assets_tests.dev_server import DevServer, start_dev_server, stop_dev_server, wait_until
 
 # ISO year 2025: 52 weeks, Monday 2024-12-30 (2025-W01) to Monday 2025-12-22 (2025-W52).

@@ -9,8 +9,8 @@ import time
 import polars as pl
 import pytest
 
-from pdp_assets.bench import Clock, Timing, bench_lab, date_span, run_floor_weekly, weekly_floor_line
-from pdp_assets.lab_results.demo import lab_results_csv
+from benchmarks.lab import bench_lab, Clock, date_span, run_floor_weekly, Timing, weekly_floor_line
+from pdp_assets.lib.lab_results.demo import lab_results_csv
 
 NUMBER = r"[\d,]+"
 

@@ -6,7 +6,7 @@ import re
 
 from click.testing import CliRunner
 
-from pdp_assets.cli import main
+from pdp_assets.ops.cli import main
 
 SECONDS = r"(\d+\.\d+) s"
 

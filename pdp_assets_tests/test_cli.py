@@ -8,10 +8,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from pdp_assets.cli import DEMO_WEEKS, main, safe_blob_name
-from pdp_assets.definitions import build_definitions, storage_resource, warehouse_resource
-from pdp_assets.lab_results import lake
-from pdp_assets.partitions import weekly_partitions
+from pdp_assets.definitions import build_definitions
+from pdp_assets.defs.resources import storage_resource, warehouse_resource
+from pdp_assets.lib.lab_results.intake import safe_blob_name
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.partitions import weekly_partitions
+from pdp_assets.ops.cli import main
+from pdp_assets.ops.demo import DEMO_WEEKS
 from pdp_assets_tests.conftest import csv_bytes
 
 
@@ -91,7 +94,7 @@ def test_ingest_fails_loudly_when_a_run_fails(pdp, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr("pdp_assets.lab_results.assets.ingest_upload", broken)
+    monkeypatch.setattr("pdp_assets.defs.lab_results.assets.ingest_upload", broken)
     assert "run(s) failed" in pdp("ingest", ok=False)
     assert storage.exists(lake.LANDING, "a.csv")  # nothing lost
 

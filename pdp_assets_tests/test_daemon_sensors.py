@@ -18,10 +18,10 @@ import time
 import polars as pl
 import pytest
 
-from pdp_assets.lab_results import lake
-from pdp_assets.partitions import week_key
-from pdp_assets.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
-from pdp_assets_tests.conftest import OUTPUT, csv_bytes
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.partitions import week_key
+from pdp_assets.lib.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
+from pdp_assets_tests.conftest import csv_bytes, OUTPUT
 from pdp_assets_tests.dev_server import (
     DevServer, describe_runs, runs, sensor_ticks, start_dev_server, stop_dev_server, wait_until,
 )

@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from pdp_assets.definitions import build_definitions
-from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.checks import EXPORT_MATCHES_LAKE, export_problems
-from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
+from pdp_assets.defs.lab_results.checks import EXPORT_MATCHES_LAKE, export_problems
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
 from pdp_assets_tests.conftest import csv_bytes
 
 

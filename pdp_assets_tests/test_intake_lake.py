@@ -5,8 +5,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from pdp_assets.lab_results import intake, lake
-from pdp_assets.resources.storage import LocalBlobStorage
+from pdp_assets.lib.lab_results import intake, lake
+from pdp_assets.lib.resources.storage import LocalBlobStorage
 from pdp_assets_tests.conftest import csv_bytes
 
 TODAY = dt.date(2026, 11, 22)

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from pdp_assets.partitions import week_bounds, week_key, week_key_from_path, week_path, weekly_partitions
+from pdp_assets.lib.partitions import week_bounds, week_key, week_key_from_path, week_path, weekly_partitions
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import pytest
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from pdp_assets.definitions import build_definitions
-from pdp_assets.lab_results import lake
-from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
 from pdp_assets_tests.conftest import csv_bytes
 from pdp_assets_tests.servers import REPO, start_postgres, stop
 

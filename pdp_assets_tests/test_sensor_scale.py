@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.bench_sensor import fill_landing, run_ticks, tick
-from pdp_assets.lab_results.intake import partition_key
-from pdp_assets.lab_results.sensors import MAX_FILES_PER_TICK
-from pdp_assets.resources.storage import AzureBlobStorage, LocalBlobStorage
+from benchmarks.sensor import fill_landing, run_ticks, tick
+from pdp_assets.defs.lab_results.triggers import MAX_FILES_PER_TICK
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.intake import partition_key
+from pdp_assets.lib.resources.storage import AzureBlobStorage, LocalBlobStorage
 from pdp_assets_tests.servers import start_azurite, stop
 
 BLOBS = 2_000
@@ -71,7 +71,7 @@ def test_processed_blobs_leave_the_cursor_and_an_overwrite_among_thousands_is_se
 def test_bench_command_reports_each_blob_once():
     from click.testing import CliRunner
 
-    from pdp_assets.cli import main
+    from pdp_assets.ops.cli import main
 
     result = CliRunner().invoke(main, ["bench", "sensor", "--blobs", "600"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

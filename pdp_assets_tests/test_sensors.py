@@ -5,9 +5,9 @@ import json
 
 import dagster as dg
 
-from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.intake import partition_key
-from pdp_assets.lab_results.sensors import lab_deletion_sensor, lab_landing_sensor, lab_lake_sensor
+from pdp_assets.defs.lab_results.triggers import lab_deletion_sensor, lab_lake_sensor, lab_landing_sensor
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.intake import partition_key
 from pdp_assets_tests.conftest import csv_bytes
 
 
@@ -81,7 +81,7 @@ def test_lake_sensor_requests_one_run_over_the_touched_weeks(instance):
 
 
 def test_lake_sensor_pages_without_skipping_weeks(instance, monkeypatch):
-    monkeypatch.setattr("pdp_assets.lab_results.sensors.LAKE_SENSOR_PAGE", 2)
+    monkeypatch.setattr("pdp_assets.defs.lab_results.triggers.LAKE_SENSOR_PAGE", 2)
     for key, week in [("lab_valid_rows", "2024-01-01"), ("lab_deletions", "2024-06-03"),
                       ("lab_valid_rows", "2024-01-08"), ("lab_valid_rows", "2024-01-15"),
                       ("lab_deletions", "2024-06-10")]:

@@ -5,8 +5,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from pdp_assets.lab_results.validation import validate_upload
-from pdp_assets_tests.conftest import HEADER, csv_bytes
+from pdp_assets.lib.lab_results.validation import validate_upload
+from pdp_assets_tests.conftest import csv_bytes, HEADER
 
 TODAY = dt.date(2026, 11, 22)
 

@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pdp_assets.admin.settings import APP
-from pdp_assets.health import store as health_store
-from pdp_assets.health.normalise import DAILY_SCHEMA
+from pdp_assets.lib.health import store as health_store
+from pdp_assets.lib.health.normalise import DAILY_SCHEMA
+from pdp_assets.ops.admin.settings import APP
 from pdp_assets_tests.servers import free_port
 
 
@@ -37,7 +37,7 @@ def open_page(console_env):
 def ingest(console_env, instance):
     """What `pdp ingest` does, in process: tick the lab sensors once and run what they ask."""
     from pdp_assets.definitions import build_definitions
-    from pdp_assets.runner import LAB_SENSORS, evaluate_and_run
+    from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
 
     def run():
         summary = evaluate_and_run(build_definitions(), instance, LAB_SENSORS)

@@ -10,9 +10,9 @@ import sys
 import polars as pl
 import pytest
 
-from pdp_assets.lab_results import lake
+from pdp_assets.lib.lab_results import lake
 from pdp_assets_tests.admin.conftest import write_health
-from pdp_assets_tests.conftest import OUTPUT, REPO, csv_bytes
+from pdp_assets_tests.conftest import csv_bytes, OUTPUT, REPO
 from pdp_assets_tests.servers import free_port, group_members, start_http_server, stop
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def admin_url(console_env, tmp_path):
     """`pdp admin` on a free port, stopped by its process id whatever the test did."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start_http_server([sys.executable, "-m", "pdp_assets.cli", "admin", "--port", str(port)],
+    process = start_http_server([sys.executable, "-m", "pdp_assets.ops.cli", "admin", "--port", str(port)],
                                 f"{url}/_stcore/health", tmp_path / "admin.log", env=dict(os.environ), cwd=REPO)
     try:
         yield url

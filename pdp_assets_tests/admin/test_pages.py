@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from streamlit import dataframe_util
 
-from pdp_assets.admin import console
-from pdp_assets.lab_results import lake
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.ops.admin import console
 from pdp_assets_tests.admin.conftest import write_health
 from pdp_assets_tests.conftest import csv_bytes
 

@@ -5,9 +5,9 @@ written, and a quarantine file is removed only while it is still the version tha
 import polars as pl
 import pytest
 
-from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.intake import QuarantineChanged, read_quarantine, reingest
-from pdp_assets.resources.storage import AzureBlobStorage, LocalBlobStorage
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.intake import QuarantineChanged, read_quarantine, reingest
+from pdp_assets.lib.resources.storage import AzureBlobStorage, LocalBlobStorage
 from pdp_assets_tests.servers import start_azurite, stop
 
 QUARANTINED = (b"sample_id,test_date,result,viral_load,pipeline_error,source_file,row_number\n"

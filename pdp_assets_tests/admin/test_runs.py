@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pdp_assets.admin.dagster_runs import FINISHED, Dagster, DagsterGraphQLClientError
-from pdp_assets.lab_results import lake
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.ops.admin.dagster_runs import Dagster, DagsterGraphQLClientError, FINISHED
 from pdp_assets_tests.admin.test_pages import PARTNER_FILE
-from pdp_assets_tests.servers import REPO, free_port, group_members, start_http_server, stop
+from pdp_assets_tests.servers import free_port, group_members, REPO, start_http_server, stop
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pdp_assets.health.assets import SETTINGS
-from pdp_assets.health.definitions import defs as health_defs
-from pdp_assets.resources.google import LocalGoogleSource
+from pdp_assets.definitions import source_definitions
+from pdp_assets.defs.health.assets import SETTINGS
+from pdp_assets.lib.resources.google import LocalGoogleSource
+
+health_defs = source_definitions("health")
 
 BP_HEADER = ["Date", "Time", "Systolic", "Diastolic", "Pulse"]
 MI_HEADER = ["Uid", "Sid", "Key", "Time", "Value", "UpdateTime"]

@@ -5,9 +5,9 @@ import datetime as dt
 
 import dagster as dg
 
-from pdp_assets.health import assets as health_assets
-from pdp_assets.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, RAW_BP, SLEEP
-from pdp_assets.health.jobs import health_daily_schedule
+from pdp_assets.defs.health import assets as health_assets
+from pdp_assets.defs.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, RAW_BP, SLEEP
+from pdp_assets.defs.health.triggers import health_daily_schedule
 from pdp_assets_tests.health.conftest import build, mi_row, observe, write_export, write_sheet
 
 WEEKS = ["2024-01-01", "2024-01-08", "2024-01-15"]

@@ -3,12 +3,14 @@ a local HTTP server: token exchange, sheet values, a paged folder listing, media
 
 import dagster as dg
 
-from pdp_assets.health.assets import BLOOD_PRESSURE, DAILY, SETTINGS
-from pdp_assets.health.definitions import defs as health_defs
-from pdp_assets.resources.google import CloudGoogleSource
+from pdp_assets.definitions import source_definitions
+from pdp_assets.defs.health.assets import BLOOD_PRESSURE, DAILY, SETTINGS
+from pdp_assets.lib.resources.google import CloudGoogleSource
 from pdp_assets_tests.health.conftest import (
     BP_HEADER, GoogleApiServer, build, csv_text, mi_row, observe, service_account_key,
 )
+
+health_defs = source_definitions("health")
 
 WEEK = "2024-03-04"
 SHEET = [BP_HEADER, ["2024-03-04", "08:00", "121", "79", "64"], ["2024-03-05", "08:10", "118", "77"]]  # ragged, as the API

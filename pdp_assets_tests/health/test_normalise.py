@@ -5,8 +5,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from pdp_assets.health import normalise as n
-from pdp_assets.health.settings import HealthSettings
+from pdp_assets.lib.health import normalise as n
+from pdp_assets.lib.health.settings import HealthSettings
 from pdp_assets_tests.health.conftest import csv_text, mi_row
 
 TODAY = dt.date(2024, 6, 30)

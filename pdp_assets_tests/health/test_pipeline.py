@@ -7,13 +7,14 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from pdp_assets.health import normalise as n
-from pdp_assets.health import store
-from pdp_assets.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, SLEEP
-from pdp_assets.health.definitions import defs as health_defs
-from pdp_assets.health.demo import write_demo_data
-from pdp_assets.partitions import week_key
+from pdp_assets.definitions import source_definitions
+from pdp_assets.defs.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, SLEEP
+from pdp_assets.lib.health import normalise as n, store
+from pdp_assets.lib.health.demo import write_demo_data
+from pdp_assets.lib.partitions import week_key
 from pdp_assets_tests.health.conftest import build, mi_row, observe, write_export, write_sheet
+
+health_defs = source_definitions("health")
 
 LAYERS = [BLOOD_PRESSURE, HEART_RATE, SLEEP, DAILY]
 
@@ -37,7 +38,7 @@ def test_definitions_are_partitioned_versioned_checked_and_scheduled(defs):
     assert {(k, "pandera_schema") for k in LAYERS} <= blocking
     assert {(k, "rows_accounted") for k in LAYERS[:3]} <= blocking
     assert defs.resolve_schedule_def("health_daily_schedule").cron_schedule == "0 6 * * *"
-    assert health_defs.resources in (None, {})  # resources are bound in pdp_assets.definitions only
+    assert health_defs.resources in (None, {})  # resources are bound in pdp_assets.defs.resources only
 
 
 def test_demo_year_backfills_in_one_run_with_every_row_accounted(defs, google_root, storage, instance):

@@ -3,8 +3,8 @@ warns when the sheet lacks a column or an export cannot be read, and passes on g
 
 import dagster as dg
 
-from pdp_assets.health.assets import RAW_BP, RAW_MI_BAND
-from pdp_assets.health.checks import SOURCE_READABLE
+from pdp_assets.defs.health.assets import RAW_BP, RAW_MI_BAND
+from pdp_assets.defs.health.checks import SOURCE_READABLE
 from pdp_assets_tests.health.conftest import mi_row, observe, write_export, write_sheet
 
 WEEK = "2024-01-01"

@@ -4,8 +4,10 @@ gets its own lake folder through its own :class:`LocalSpark`, which reuses that 
 import dagster as dg
 import pytest
 
-from pdp_assets.resources.spark import LocalSpark
-from pdp_assets.retail.definitions import defs as retail_defs
+from pdp_assets.definitions import source_definitions
+from pdp_assets.lib.resources.spark import LocalSpark
+
+retail_defs = source_definitions("retail")
 
 WEEK_52, WEEK_01 = "2024-12-23", "2024-12-30"  # ISO 2024-W52 and 2025-W01: the year turns
 SCALE = 0.05  # 500 customers, 10 products, 2,500 transactions a week

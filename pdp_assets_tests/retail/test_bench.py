@@ -2,7 +2,7 @@
 
 import re
 
-from pdp_assets.retail.bench import bench_retail
+from benchmarks.retail import bench_retail
 
 
 def test_bench_retail_prints_where_the_time_goes(spark_session):

@@ -5,11 +5,13 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from pdp_assets.resources.spark import ClusterSpark, LocalSpark
-from pdp_assets.retail import lake, schemas
-from pdp_assets.retail.checks import validate_weeks
-from pdp_assets.retail.definitions import defs as retail_defs
-from pdp_assets.partitions import weekly_partitions
+from pdp_assets.definitions import source_definitions
+from pdp_assets.defs.retail.checks import validate_weeks
+from pdp_assets.lib.partitions import weekly_partitions
+from pdp_assets.lib.resources.spark import ClusterSpark, LocalSpark
+from pdp_assets.lib.retail import lake, schemas
+
+retail_defs = source_definitions("retail")
 
 PAYMENTS = "week_start date, payment_method string, orders long, revenue double, avg_amount double, order_share_pct double"
 

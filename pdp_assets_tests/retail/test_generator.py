@@ -4,7 +4,7 @@ import datetime as dt
 
 from pyspark.sql import functions as F
 
-from pdp_assets.retail import generator
+from pdp_assets.lib.retail import generator
 from pdp_assets_tests.retail.conftest import SCALE, WEEK_01, WEEK_52
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from pdp_assets.retail import transforms
-from pdp_assets_tests.retail.conftest import WEEK_01, WEEK_52, run_weeks
+from pdp_assets.lib.retail import transforms
+from pdp_assets_tests.retail.conftest import run_weeks, WEEK_01, WEEK_52
 
 TABLES = {
     "bronze": ["customers", "products", "transactions"],

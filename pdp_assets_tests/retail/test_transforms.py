@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pdp_assets.retail import lake, transforms
+from pdp_assets.lib.retail import lake, transforms
 
 MON = dt.date(2024, 12, 30)
 TS = dt.datetime(2025, 1, 4, 15, 30, tzinfo=dt.timezone.utc)  # a Saturday

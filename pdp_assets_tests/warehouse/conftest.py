@@ -13,10 +13,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.schemas import LAKE_SCHEMA
-from pdp_assets.resources.warehouse import SnowflakeWarehouse, Warehouse
-from pdp_assets.warehouse.config import Retry, WarehouseConfig, load_config
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.lake import LAKE_SCHEMA
+from pdp_assets.lib.resources.warehouse import SnowflakeWarehouse, Warehouse
+from pdp_assets.lib.warehouse.config import load_config, Retry, WarehouseConfig
 from pdp_assets_tests import servers
 
 FAKESNOW_BIN = servers.REPO / ".venv" / "bin" / "fakesnow"
@@ -94,7 +94,7 @@ def query(warehouse: Warehouse, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def drive_rows(warehouse: Warehouse, window: str | None = None) -> list[dict[str, Any]]:
-    from pdp_assets.warehouse import drive
+    from pdp_assets.lib.warehouse import drive
 
     with warehouse.connect() as conn:
         return drive.attempts(conn.cursor(), "PDP_LOAD_DRIVE", "lab_results", window)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pdp_assets.warehouse.config import CONFIG_PATH, WarehouseConfigError, load_config, parse_config
+from pdp_assets.lib.warehouse.config import CONFIG_PATH, load_config, parse_config, WarehouseConfigError
 
 GOOD = """
 loads:

@@ -5,14 +5,14 @@ import datetime as dt
 
 import dagster as dg
 
-from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.deletions import delete_records
-from pdp_assets.lab_results.intake import ingest_upload, partition_key
-from pdp_assets.warehouse import deletions
-from pdp_assets.warehouse.assets import build_load_asset
-from pdp_assets.warehouse.deletions import PAIRS_GONE, build_deletion_asset
+from pdp_assets.defs.warehouse import deletions
+from pdp_assets.defs.warehouse.assets import build_load_asset
+from pdp_assets.defs.warehouse.deletions import build_deletion_asset, PAIRS_GONE
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.deletions import delete_records
+from pdp_assets.lib.lab_results.intake import ingest_upload, partition_key
 from pdp_assets_tests.conftest import csv_bytes
-from pdp_assets_tests.warehouse.conftest import WEEK1, query
+from pdp_assets_tests.warehouse.conftest import query, WEEK1
 
 
 def _request(cfg, lab, storage, warehouse, instance) -> tuple[str, dict]:

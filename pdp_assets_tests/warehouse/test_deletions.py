@@ -5,13 +5,13 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from pdp_assets.lab_results import lake
-from pdp_assets.lab_results.deletions import delete_records
-from pdp_assets.lab_results.intake import ingest_upload, partition_key
-from pdp_assets.warehouse.assets import build_load_asset
-from pdp_assets.warehouse.deletions import build_deletion_asset
+from pdp_assets.defs.warehouse.assets import build_load_asset
+from pdp_assets.defs.warehouse.deletions import build_deletion_asset
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.deletions import delete_records
+from pdp_assets.lib.lab_results.intake import ingest_upload, partition_key
 from pdp_assets_tests.conftest import csv_bytes
-from pdp_assets_tests.warehouse.conftest import WEEK1, query
+from pdp_assets_tests.warehouse.conftest import query, WEEK1
 
 
 def test_lab_deletions_reach_the_warehouse(cfg, lab, storage, warehouse, instance):

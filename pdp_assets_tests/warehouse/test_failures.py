@@ -7,9 +7,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from pdp_assets.warehouse import drive
-from pdp_assets.warehouse.assets import build_load_asset
-from pdp_assets.warehouse.sql import audit_counts
+from pdp_assets.defs.warehouse.assets import build_load_asset
+from pdp_assets.lib.warehouse import drive
+from pdp_assets.lib.warehouse.sql import audit_counts
 from pdp_assets_tests.warehouse.conftest import (
     WEEK1, drive_rows, faulty, lab_frame, query, step_events, write_week)
 

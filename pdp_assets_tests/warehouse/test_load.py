@@ -3,9 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from pdp_assets.lab_results import lake
-from pdp_assets.warehouse.assets import AUDIT, build_load_asset
-from pdp_assets_tests.warehouse.conftest import WEEK1, WEEK2, drive_rows, lab_frame, query, step_events, write_week
+from pdp_assets.defs.warehouse.assets import AUDIT, build_load_asset
+from pdp_assets.lib.lab_results import lake
+from pdp_assets_tests.warehouse.conftest import drive_rows, lab_frame, query, step_events, WEEK1, WEEK2, write_week
 
 PHASE_STEPS = ["stale_handling", "pre_validation", "source_to_stage", "stage_to_target", "audit",
                "stage_cleaning", "target_cleaning", "commit"]

@@ -3,12 +3,11 @@ the warehouse Definitions load beside the lab ones; the benchmark runs."""
 
 import dagster as dg
 
-from pdp_assets.lab_results import definitions as lab_definitions
-from pdp_assets.resources.warehouse import LocalWarehouse
-from pdp_assets.warehouse import definitions as warehouse_definitions
-from pdp_assets.warehouse.assets import build_load_asset
-from pdp_assets.warehouse.bench import bench_warehouse
-from pdp_assets_tests.warehouse.conftest import WEEK1, WEEK2, lab_frame, query, write_week
+from benchmarks.warehouse import bench_warehouse
+from pdp_assets.definitions import source_definitions
+from pdp_assets.defs.warehouse.assets import build_load_asset
+from pdp_assets.lib.resources.warehouse import LocalWarehouse
+from pdp_assets_tests.warehouse.conftest import lab_frame, query, WEEK1, WEEK2, write_week
 
 
 def test_the_local_warehouse_survives_between_runs(cfg, lab, storage, tmp_path, instance):
@@ -25,7 +24,7 @@ def test_the_local_warehouse_survives_between_runs(cfg, lab, storage, tmp_path, 
 
 
 def test_definitions_load_with_the_lab_ones(storage, tmp_path):
-    defs = dg.Definitions.merge(lab_definitions.defs, warehouse_definitions.defs, dg.Definitions(
+    defs = dg.Definitions.merge(source_definitions("lab_results"), source_definitions("warehouse"), dg.Definitions(
         resources={"storage": storage, "warehouse": LocalWarehouse(db_path=str(tmp_path / "wh"))}))
     graph = defs.resolve_asset_graph()
     key = dg.AssetKey(["warehouse", "lab_results"])

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from pdp_assets.resources.storage import LocalBlobStorage
-from pdp_assets.warehouse.assets import build_load_asset, build_load_job
-from pdp_assets.warehouse.config import Retry, load_config
-from pdp_assets_tests.warehouse.conftest import WEEK1, drive_rows, faulty, lab_frame, query, step_events, write_week
+from pdp_assets.defs.warehouse.assets import build_load_asset, build_load_job
+from pdp_assets.lib.resources.storage import LocalBlobStorage
+from pdp_assets.lib.warehouse.config import load_config, Retry
+from pdp_assets_tests.warehouse.conftest import drive_rows, faulty, lab_frame, query, step_events, WEEK1, write_week
 
 
 def make_job(port: int, schema: str, root: str, tmp: str) -> dg.JobDefinition:

@@ -1,0 +1,1 @@
+"""Benchmarks of what users run, each printing its figures beside the floor (``pdp bench ...``)."""

@@ -1,0 +1,247 @@
+"""Lab results as assets: per-upload intake (archive, valid rows, quarantine), the weekly lake,
+the CDC export, and deletion requests."""
+
+import datetime as dt
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.deletions import delete_records
+from pdp_assets.lib.lab_results.intake import ingest_upload
+from pdp_assets.lib.lab_results.schemas import LabResult
+from pdp_assets.lib.metadata import markdown_table, pandera_check_result
+from pdp_assets.lib.partitions import week_path, weekly_partitions
+from pdp_assets.lib.resources.storage import BlobStorage
+
+GROUP = "lab_results"
+upload_partitions = dg.DynamicPartitionsDefinition(name="lab_uploads")
+deletion_partitions = dg.DynamicPartitionsDefinition(name="lab_deletion_requests")
+
+RAW_UPLOADS = dg.AssetKey("lab_raw_uploads")
+VALID_ROWS = dg.AssetKey("lab_valid_rows")
+QUARANTINE = dg.AssetKey("lab_quarantine")
+
+# Check names
+READABLE_CSV = "readable_csv"
+ROWS_ACCOUNTED = "rows_accounted"
+VALID_ROWS_SCHEMA = "valid_rows_schema"
+QUARANTINE_EXPLAINED = "every_row_has_a_reason"
+REQUEST_ACCOUNTED = "every_id_accounted"
+
+_VALID_ROW_SCHEMA = LabResult.to_schema().update_column("sample_id", unique=False)
+_QUARANTINE_SCHEMA = pa.DataFrameSchema(
+    {
+        "pipeline_error": pa.Column(str, pa.Check.str_length(min_value=1)),
+        "source_file": pa.Column(str, pa.Check.str_length(min_value=1)),
+        "row_number": pa.Column(pl.Int64, pa.Check.ge(0)),
+    }
+)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+@dg.multi_asset(
+    name="lab_intake",
+    specs=[
+        dg.AssetSpec(
+            RAW_UPLOADS,
+            group_name=GROUP,
+            description="Every landing-zone CSV exactly as received, archived by upload (archive/raw/).",
+            kinds={"csv"},
+        ),
+        dg.AssetSpec(
+            VALID_ROWS,
+            deps=[RAW_UPLOADS],
+            group_name=GROUP,
+            description="The valid, typed rows of each upload, staged by ISO week (archive/valid/) for the lake.",
+            kinds={"parquet", "polars"},
+        ),
+        dg.AssetSpec(
+            QUARANTINE,
+            deps=[RAW_UPLOADS],
+            group_name=GROUP,
+            description="Rows of each upload that failed validation, as uploaded, with pipeline_error, "
+            "source_file and row_number, for a person to fix and re-ingest.",
+            kinds={"csv"},
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(READABLE_CSV, asset=RAW_UPLOADS, partitions_def=upload_partitions,
+                          description="The upload could be read as a CSV (a binary file cannot)"),
+        dg.AssetCheckSpec(ROWS_ACCOUNTED, asset=VALID_ROWS, blocking=True, partitions_def=upload_partitions,
+                          description="rows read = rows valid + rows quarantined"),
+        dg.AssetCheckSpec(VALID_ROWS_SCHEMA, asset=VALID_ROWS, blocking=True, partitions_def=upload_partitions,
+                          description="Staged rows match the lake's Pandera schema"),
+        dg.AssetCheckSpec(QUARANTINE_EXPLAINED, asset=QUARANTINE, partitions_def=upload_partitions,
+                          description="Every quarantined row carries a reason, its file and its row number"),
+    ],
+    partitions_def=upload_partitions,
+    code_version="1",
+)
+def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
+    """Archive one landing upload, validate it, stage its valid rows by week, quarantine the rest."""
+    report = ingest_upload(storage, context.partition_key, today=_today())
+    for note in report.notes:
+        context.log.warning(f"{report.source_file}: {note}")
+    context.log.info(
+        f"{report.source_file}: read {report.rows_read}, valid {report.rows_valid}, "
+        f"quarantined {report.rows_quarantined}, weeks {len(report.weeks)}"
+    )
+    version = dg.DataVersion(report.sha256[:16])
+    counts = {"rows_read": report.rows_read, "rows_valid": report.rows_valid, "rows_quarantined": report.rows_quarantined}
+    yield dg.MaterializeResult(
+        asset_key=RAW_UPLOADS,
+        data_version=version,
+        metadata={
+            "source_file": report.source_file,
+            "sha256": report.sha256,
+            "landed_at": report.landed_at,
+            "duplicate_of": report.duplicate_of or "",
+            "landing_removed": report.landing_removed,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key=RAW_UPLOADS,
+                check_name=READABLE_CSV,
+                passed=not (report.validation and report.validation.rejected),
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"notes": "\n".join(report.notes)},
+            )
+        ],
+    )
+    result = report.validation
+    valid = result.valid if result else pl.DataFrame(schema=lake.LAKE_SCHEMA)
+    quarantine = result.quarantine if result else pl.DataFrame()
+    yield dg.MaterializeResult(
+        asset_key=VALID_ROWS,
+        data_version=version,
+        metadata={**counts, "weeks": dg.MetadataValue.json(report.weeks), "notes": "\n".join(report.notes)},
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key=VALID_ROWS,
+                check_name=ROWS_ACCOUNTED,
+                passed=report.rows_read == report.rows_valid + report.rows_quarantined,
+                metadata=counts,
+            ),
+            pandera_check_result(
+                _VALID_ROW_SCHEMA, valid.select(lake.LAKE_COLUMNS), asset_key=VALID_ROWS, check_name=VALID_ROWS_SCHEMA
+            ),
+        ],
+    )
+    quarantine_check = (
+        pandera_check_result(_QUARANTINE_SCHEMA, quarantine, asset_key=QUARANTINE, check_name=QUARANTINE_EXPLAINED)
+        if quarantine.height
+        else dg.AssetCheckResult(
+            asset_key=QUARANTINE, check_name=QUARANTINE_EXPLAINED, passed=True, metadata={"rows_checked": 0}
+        )
+    )
+    yield dg.MaterializeResult(
+        asset_key=QUARANTINE,
+        data_version=version,
+        metadata={
+            "rows_quarantined": report.rows_quarantined,
+            "path": storage.location(lake.QUARANTINE, report.quarantine_blob or ""),
+            "preview": markdown_table(quarantine.select("row_number", "pipeline_error") if quarantine.height else quarantine),
+        },
+        check_results=[quarantine_check],
+    )
+
+
+@dg.asset(
+    partitions_def=deletion_partitions,
+    group_name=GROUP,
+    code_version="1",
+    kinds={"csv"},
+    check_specs=[dg.AssetCheckSpec(REQUEST_ACCOUNTED, asset="lab_deletions", partitions_def=deletion_partitions,
+                                   description="Every requested id was deleted or reported as not found; the request was well formed")],
+)
+def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
+    """A deletion request (sample_id, test_date pairs) honoured everywhere the records are stored."""
+    report = delete_records(storage, context.partition_key)
+    if report.rejected:
+        context.log.error(f"deletion request rejected, kept for a person to fix: {report.rejected}")
+    else:
+        context.log.info(f"deleted {report.found} of {report.requested}; not found: {report.not_found}")
+    return dg.MaterializeResult(
+        metadata={
+            "requested": report.requested,
+            "deleted": report.found,
+            "not_found": dg.MetadataValue.json(report.not_found),
+            "removed_from": dg.MetadataValue.json(report.removed_from),
+            "weeks": dg.MetadataValue.json(report.weeks),
+            "rejected": report.rejected,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=REQUEST_ACCOUNTED,
+                passed=not report.rejected and report.found + len(report.not_found) == report.requested,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"rejected": report.rejected},
+            )
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[
+        dg.AssetDep(VALID_ROWS, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep("lab_deletions", partition_mapping=dg.AllPartitionMapping()),
+    ],
+    group_name=GROUP,
+    code_version="1",
+    kinds={"parquet", "polars"},
+)
+def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
+    """The lab-results lake: data/year=YYYY/week=WW/data.parquet, one row per sample_id, the latest
+    upload winning. Each week is rebuilt from its archived valid rows, so any range can be
+    backfilled in one run and a rebuild is always safe."""
+    weeks = context.partition_keys
+    changes: list[lake.WeekChange] = []
+    for start in range(0, len(weeks), 52):  # a year of weeks per batch: progress, bounded memory
+        changes += lake.rebuild_weeks(storage, weeks[start : start + 52])
+        context.log.info(f"rebuilt {len(changes)}/{len(weeks)} weeks")
+    table = pl.DataFrame(changes).with_columns(path=pl.col("week").map_elements(week_path, return_dtype=pl.String))
+    changed = table.filter((pl.col("inserted") + pl.col("updated") + pl.col("removed")) > 0)
+    if changed.height:
+        now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        storage.write(lake.LOGS, f"lake_{now}.csv", lake.to_csv(changed.with_columns(run_id=pl.lit(context.run_id))))
+    return dg.MaterializeResult(
+        metadata={
+            "weeks": len(weeks),
+            "weeks_changed": changed.height,
+            "rows": int(table["rows"].sum()),
+            "inserted": int(table["inserted"].sum()),
+            "updated": int(table["updated"].sum()),
+            "removed": int(table["removed"].sum()),
+            "changed_weeks": markdown_table(changed.select("path", "rows", "inserted", "updated", "removed"), 25),
+            "path": storage.location(lake.DATA),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[lab_results],
+    group_name=GROUP,
+    code_version="1",
+    kinds={"csv"},
+)
+def lab_cdc_export(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
+    """data/final_cdc_export.csv: every lake record, newest test first, safe to open in a
+    spreadsheet. Materializing any week range refreshes the whole file (it spans all weeks)."""
+    rows = lake.write_export(storage)
+    preview = pl.read_csv(storage.read(lake.DATA, lake.EXPORT_BLOB), n_rows=10, infer_schema=False)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": rows,
+            "path": storage.location(lake.DATA, lake.EXPORT_BLOB),
+            "preview": markdown_table(preview),
+        }
+    )

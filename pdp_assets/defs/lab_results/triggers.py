@@ -1,0 +1,122 @@
+"""Sensors: new landing CSVs -> intake runs; new deletion requests -> deletion runs; weeks
+touched by either -> one lake run over those weeks."""
+
+import json
+
+import dagster as dg
+
+from pdp_assets.defs.lab_results.assets import deletion_partitions, lab_deletions, upload_partitions, VALID_ROWS
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.intake import partition_key
+from pdp_assets.lib.resources.storage import BlobStorage
+
+# The lab jobs run in process: their steps are a few seconds of Polars and blob I/O in a chain,
+# so a process per step (the default executor) would cost more than the work; and every upload
+# waits for it.
+lab_intake_job = dg.define_asset_job(
+    "lab_intake_job",
+    selection=dg.AssetSelection.assets("lab_raw_uploads", "lab_valid_rows", "lab_quarantine"),
+    partitions_def=upload_partitions,
+    executor_def=dg.in_process_executor,
+    description="Process one landing-zone upload.",
+)
+lab_deletion_job = dg.define_asset_job(
+    "lab_deletion_job",
+    # By key: the warehouse asset is defined by the warehouse source, downstream of lab_deletions.
+    selection=dg.AssetSelection.assets("lab_deletions", "warehouse_lab_deletions"),
+    partitions_def=deletion_partitions,
+    executor_def=dg.in_process_executor,
+    description="Honour one deletion request in the lake, then in the warehouse.",
+)
+lab_lake_job = dg.define_asset_job(
+    "lab_lake_job",
+    selection=dg.AssetSelection.assets("lab_results", "lab_cdc_export"),
+    tags={"pdp/lake": "lab"},  # dagster.yaml runs one lake job at a time
+    executor_def=dg.in_process_executor,
+    description="Rebuild lake weeks from the archive and refresh the CDC export.",
+)
+lab_export_job = dg.define_asset_job(
+    "lab_export_job", selection=dg.AssetSelection.assets("lab_cdc_export"),
+    executor_def=dg.in_process_executor,
+    description="Refresh the CDC export (any one week refreshes the whole file).",
+)
+
+MAX_FILES_PER_TICK = 500
+LAKE_SENSOR_PAGE = 5_000
+
+
+def new_blob_requests(
+    context: dg.SensorEvaluationContext, storage: BlobStorage, container: str,
+    partitions: dg.DynamicPartitionsDefinition, suffix: str = ".csv",
+) -> dg.SensorResult:
+    """One run per blob version not requested before. The cursor maps name -> etag of requested
+    blobs still present, so a restart resumes where it was, a processed (removed) blob is
+    forgotten, and a blob overwritten with new content gets a new etag and is processed again."""
+    requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    blobs = [b for b in storage.list_blobs(container) if "/" not in b.name]
+    present = {b.name: b.etag for b in blobs}
+    ignored = [b.name for b in blobs if not b.name.lower().endswith(suffix) and requested.get(b.name) != b.etag]
+    if ignored:
+        context.log.warning(f"ignoring blobs in {container} that are not {suffix} files: {ignored[:10]}")
+    new = [b for b in blobs if b.name.lower().endswith(suffix) and requested.get(b.name) != b.etag]
+    new = new[:MAX_FILES_PER_TICK]  # the rest on the next tick
+    cursor = {n: e for n, e in requested.items() if n in present}
+    cursor.update({b.name: b.etag for b in new})
+    cursor.update({n: present[n] for n in ignored})
+    if not new:
+        skip = dg.SkipReason(f"no new files in {container} ({len(blobs)} present, all requested)")
+        return dg.SensorResult(skip_reason=skip, cursor=json.dumps(cursor))
+    keys = [partition_key(b.name, b.etag) for b in new]
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=k, run_key=k) for k in keys],
+        dynamic_partitions_requests=[partitions.build_add_request(keys)],
+        cursor=json.dumps(cursor),
+    )
+
+
+@dg.sensor(job=lab_intake_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def lab_landing_sensor(context: dg.SensorEvaluationContext, storage: BlobStorage):
+    """A run for each new or replaced CSV in the landing-zone container."""
+    return new_blob_requests(context, storage, lake.LANDING, upload_partitions)
+
+
+@dg.sensor(job=lab_deletion_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def lab_deletion_sensor(context: dg.SensorEvaluationContext, storage: BlobStorage):
+    """A run for each new deletion request CSV in the deletion-requests container."""
+    return new_blob_requests(context, storage, lake.DELETION_REQUESTS, deletion_partitions)
+
+
+@dg.sensor(job=lab_lake_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def lab_lake_sensor(context: dg.SensorEvaluationContext):
+    """After uploads or deletions touch weeks, one single-run backfill over those weeks."""
+    after = int(context.cursor or 0)
+    records = []
+    for key in (VALID_ROWS, lab_deletions.key):
+        page = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=LAKE_SENSOR_PAGE, ascending=True
+        )
+        records.append(page.records)
+    # With a full page of one key, stop at its last record so nothing after it is skipped.
+    latest = min((r[-1].storage_id for r in records if len(r) == LAKE_SENSOR_PAGE), default=None)
+    weeks = set()
+    seen = [rec for page in records for rec in page if latest is None or rec.storage_id <= latest]
+    for record in seen:
+        touched = record.asset_materialization.metadata.get("weeks")
+        weeks.update(touched.value if touched else [])
+    latest = max([after] + [rec.storage_id for rec in seen])
+    if not weeks:
+        return dg.SensorResult(skip_reason=dg.SkipReason("no week touched since the last lake run"), cursor=str(latest))
+    first, last = min(weeks), max(weeks)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"lake-{latest}",
+                tags={
+                    "dagster/asset_partition_range_start": first,
+                    "dagster/asset_partition_range_end": last,
+                    "pdp/weeks_touched": str(len(weeks)),
+                },
+            )
+        ],
+        cursor=str(latest),
+    )

@@ -1,0 +1,1 @@
+"""Health telemetry: normalising the Google exports, their schemas and the weekly store."""

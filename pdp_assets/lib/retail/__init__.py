@@ -1,0 +1,1 @@
+"""Retail medallion: the generator, the Spark lake paths, transforms and schemas."""

@@ -1,0 +1,1 @@
+"""Warehouse loads: loads.yaml and its model, the SQL the phases run, the drive table."""

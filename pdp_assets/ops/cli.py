@@ -1,0 +1,222 @@
+"""``pdp``: the operator command. Every subcommand works on the same storage and Dagster
+instance as the UI (``$PDP_HOME``, ``$DAGSTER_HOME``), so what it does shows in the UI."""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from benchmarks.cli import bench
+from pdp_assets.ops.home import REPO, dagster_home, instance as _instance, storage as _storage
+
+def _read_csv_file(path: str) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise click.ClickException(f"{path}: no such file")
+    if p.suffix.lower() != ".csv":
+        raise click.ClickException(f"{path}: only .csv files are accepted")
+    return p.read_bytes()
+
+
+@click.group()
+def main():
+    """Operate pdp_assets: upload lab files, fix quarantined rows, request deletions, run the
+    sensors once, export, benchmark. Storage: $PDP_HOME (default ./.pdp) or Azure with
+    PDP_STORAGE=azure; instance: $DAGSTER_HOME (default $PDP_HOME/dagster)."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def upload(file):
+    """Put a CSV into the landing zone under a safe, unique name."""
+    from pdp_assets.lib.lab_results import lake
+
+    from pdp_assets.lib.lab_results.intake import safe_blob_name
+
+    data = _read_csv_file(file)
+    name = safe_blob_name(file)
+    storage = _storage()
+    storage.write(lake.LANDING, name, data)
+    click.echo(f"uploaded {file} ({len(data)} bytes) as {storage.location(lake.LANDING, name)}")
+
+
+@main.command("delete-request")
+@click.argument("file", type=click.Path(dir_okay=False))
+def delete_request(file):
+    """File a deletion request: a CSV with sample_id and test_date columns."""
+    from pdp_assets.lib.lab_results import lake
+    from pdp_assets.lib.lab_results.deletions import MalformedRequest, parse_request
+    from pdp_assets.lib.lab_results.intake import safe_blob_name
+
+    data = _read_csv_file(file)
+    try:
+        pairs = parse_request(data)
+    except MalformedRequest as e:
+        raise click.ClickException(f"{file}: not filed: {e}")
+    storage = _storage()
+    name = safe_blob_name(file)
+    storage.write(lake.DELETION_REQUESTS, name, data)
+    click.echo(f"filed {pairs.height} record(s) for deletion as {storage.location(lake.DELETION_REQUESTS, name)}")
+
+
+@main.group()
+def quarantine():
+    """Inspect quarantined rows and re-ingest fixed ones."""
+
+
+@quarantine.command("list")
+def quarantine_list():
+    """Quarantine files with their row counts and most common reasons."""
+    from pdp_assets.lib.lab_results.intake import quarantine_files
+
+    files = quarantine_files(_storage())
+    if not files:
+        click.echo("quarantine is empty")
+        return
+    for q in files:
+        top = ", ".join(f"{r} ({n})" for r, n in q.reasons)
+        click.echo(f"{q.name}\t{q.rows} rows\t{top}")
+
+
+@quarantine.command("show")
+@click.argument("name")
+def quarantine_show(name):
+    """Print one quarantine file as CSV (redirect it to a file, fix it, re-ingest it)."""
+    from pdp_assets.lib.lab_results import lake
+
+    storage = _storage()
+    if not storage.exists(lake.QUARANTINE, name):
+        raise click.ClickException(f"no quarantine file {name!r}; see `pdp quarantine list`")
+    sys.stdout.write(storage.read(lake.QUARANTINE, name).decode("utf-8", errors="replace"))
+
+
+@quarantine.command("reingest")
+@click.argument("fixed", type=click.Path(dir_okay=False))
+@click.option("--resolves", help="the quarantine file this fixes (default: the one with FIXED's file name)")
+def quarantine_reingest(fixed, resolves):
+    """Send fixed rows back through the landing zone; the same validation applies. The
+    quarantine file they came from is removed only after the new landing file is written."""
+    import io
+
+    import polars as pl
+
+    from pdp_assets.lib.lab_results import lake
+    from pdp_assets.lib.lab_results.intake import reingest
+
+    data = _read_csv_file(fixed)
+    frame = pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
+    storage = _storage()
+    resolves = resolves or Path(fixed).name
+    sent = reingest(storage, frame, resolves)
+    click.echo(f"re-ingesting {sent.rows} row(s) as {storage.location(lake.LANDING, sent.landing_blob)}")
+    if sent.removed:
+        click.echo(f"removed quarantine file {resolves}")
+    else:
+        click.echo(f"no quarantine file {resolves!r} to remove (pass --resolves NAME to name it)")
+
+
+@main.command()
+def ingest():
+    """Evaluate the landing, deletion and lake sensors once and run what they request, now,
+    on the instance at $DAGSTER_HOME. Exits non-zero if any run fails."""
+    from pdp_assets.definitions import build_definitions
+    from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
+
+    summary = evaluate_and_run(build_definitions(), _instance(), LAB_SENSORS, echo=click.echo)
+    for sensor, reason in summary.skipped.items():
+        click.echo(f"{sensor}: {reason}")
+    if summary.failed:
+        raise click.ClickException(f"{len(summary.failed)} run(s) failed: " + ", ".join(r.run_id for r in summary.failed))
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), help="also copy the export to this local file")
+def export(out):
+    """Refresh data/final_cdc_export.csv from the lake (a lab_cdc_export materialization)."""
+    from pdp_assets.definitions import build_definitions
+    from pdp_assets.lib.lab_results import lake
+    from pdp_assets.lib.partitions import weekly_partitions
+
+    last_week = weekly_partitions.get_last_partition_key()
+    result = build_definitions().resolve_job_def("lab_export_job").execute_in_process(
+        instance=_instance(), partition_key=last_week, raise_on_error=False
+    )
+    if not result.success:
+        raise click.ClickException(f"export run {result.run_id} failed; see it in the UI")
+    storage = _storage()
+    data = storage.read(lake.DATA, lake.EXPORT_BLOB)
+    rows = data.count(b"\n") - 1
+    click.echo(f"export: {rows} rows at {storage.location(lake.DATA, lake.EXPORT_BLOB)}")
+    if out:
+        Path(out).write_bytes(data)
+        click.echo(f"copied to {out}")
+
+
+@main.command()
+@click.option("--files", default=3, show_default=True, help="lab CSV files to drop into the landing zone")
+@click.option("--rows", default=2000, show_default=True, help="rows per lab file")
+@click.option("--retail-scale", default=0.05, show_default=True, help="retail data per week (1 = the seed's 50,000 transactions)")
+def demo(files, rows, retail_scale):
+    """Generate demo data for the last 8 weeks, run every pipeline on it, print a summary."""
+    from pdp_assets.ops.demo import run_demo
+
+    run_demo(files, rows, retail_scale, ingest=lambda: click.get_current_context().invoke(ingest))
+
+
+@main.command()
+@click.argument("query")
+def sql(query):
+    """Run one SQL statement on the warehouse (fakesnow under $PDP_HOME, or Snowflake with
+    PDP_WAREHOUSE=snowflake) and print the rows: e.g. the drive-table queries in the README."""
+    import polars as pl
+
+    from pdp_assets.defs.resources import warehouse_resource
+
+    warehouse = warehouse_resource().process_config_and_initialize()
+    with warehouse.connect() as conn:
+        cur = conn.cursor()
+        try:
+            cur.execute(query)
+        except Exception as e:  # the warehouse's own message says what is wrong with the SQL
+            raise click.ClickException(f"{warehouse.describe()}: {e}") from e
+        if cur.description is None:
+            click.echo(f"ok ({cur.rowcount} rows affected)")
+            return
+        columns = [c[0] for c in cur.description]
+        rows = cur.fetchall()
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80):
+        click.echo(pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None))
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True)
+def ui(port):
+    """Start `dagster dev` (web UI + daemon) on 127.0.0.1 with this instance."""
+    dagster_home()
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+    )
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True)
+def admin(port):
+    """Start the admin console (Streamlit) on 127.0.0.1: upload, fix quarantine, deletions, runs,
+    reports, health dashboard. See docs/admin.md (PDP_ADMIN_PASSWORD, PDP_DAGSTER_URL)."""
+    from pdp_assets.ops.admin.settings import APP, max_upload_mb
+
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none", "--server.maxUploadSize", str(max_upload_mb()),
+         "--client.toolbarMode", "minimal"],
+    )
+
+
+main.add_command(bench)
+
+if __name__ == "__main__":
+    main()

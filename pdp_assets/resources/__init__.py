@@ -1,5 +1,0 @@
-"""One abstract resource per external system; local and cloud implementations beside it."""
-
-from pdp_assets.resources.storage import AzureBlobStorage, BlobInfo, BlobStorage, LocalBlobStorage
-
-__all__ = ["AzureBlobStorage", "BlobInfo", "BlobStorage", "LocalBlobStorage"]
