@@ -2,6 +2,9 @@
 
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
 
 import dagster as dg
 import polars as pl
@@ -10,8 +13,8 @@ from click.testing import CliRunner
 
 from pdp_assets.definitions import build_definitions
 from pdp_assets.defs.resources import storage_resource, warehouse_resource
-from pdp_assets.lib.lab_results.intake import safe_blob_name
 from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.intake import safe_blob_name
 from pdp_assets.lib.partitions import weekly_partitions
 from pdp_assets.ops.cli import main
 from pdp_assets.ops.demo import DEMO_WEEKS
@@ -94,9 +97,39 @@ def test_ingest_fails_loudly_when_a_run_fails(pdp, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr("pdp_assets.defs.lab_results.assets.ingest_upload", broken)
+    from pdp_assets.defs.lab_results import assets
+
+    working = assets.ingest_upload
+    monkeypatch.setattr(assets, "ingest_upload", broken)
     assert "run(s) failed" in pdp("ingest", ok=False)
     assert storage.exists(lake.LANDING, "a.csv")  # nothing lost
+
+    # pdp ingest keeps no state of its own: the next one sees the upload was never materialized.
+    monkeypatch.setattr(assets, "ingest_upload", working)
+    out = pdp("ingest")
+    assert "lab_landing_sensor: running lab_intake_job" in out and "lab_lake_sensor: running lab_lake_job" in out
+    assert [r[0] for r in lake.read_lake(storage).rows()] == ["A1"]
+    assert "lab_landing_sensor: no new files" in pdp("ingest")
+
+
+LIGHT_COMMANDS = """
+import sys
+from click.testing import CliRunner
+from pdp_assets.ops.cli import main
+for args in (["--help"], ["upload", sys.argv[1]], ["quarantine", "list"]):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, (args, result.output)
+heavy = ("pyspark", "pandera", "snowflake.connector", "dagster_snowflake", "googleapiclient",
+         "pdp_assets.definitions", "pdp_assets.defs.lab_results")
+print(sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_file_commands_load_neither_heavy_clients_nor_the_definitions(pdp_env, tmp_path):
+    (tmp_path / "a.csv").write_bytes(csv_bytes("A1,2024-01-01,POS,5"))
+    out = subprocess.run([sys.executable, "-c", LIGHT_COMMANDS, str(tmp_path / "a.csv")], capture_output=True,
+                         text=True, check=True, env={**os.environ, "PDP_HOME": str(pdp_env)}).stdout
+    assert out.strip() == "[]"
 
 
 def test_demo_runs_every_pipeline_then_export(pdp, tmp_path):

@@ -4,7 +4,6 @@ import shutil
 
 import dagster as dg
 import pytest
-from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from pdp_assets.definitions import build_definitions
 from pdp_assets.lib.lab_results import lake
@@ -37,7 +36,8 @@ def test_lab_runs_are_stored_in_postgres_with_the_production_settings(postgres, 
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        assert instance.get_tick_retention_settings(InstigatorType.SENSOR)[TickStatus.SKIPPED] == 7
+        # the retention the production file sets, as the instance read it
+        assert instance.get_settings("retention")["sensor"]["purge_after_days"]["skipped"] == 7
 
         summary = evaluate_and_run(defs, instance, LAB_SENSORS)
 

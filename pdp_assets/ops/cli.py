@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from benchmarks.cli import bench
-from pdp_assets.ops.home import REPO, dagster_home, instance as _instance, storage as _storage
+from pdp_assets.ops.home import dagster_home, instance as _instance, REPO, storage as _storage
 
 def _read_csv_file(path: str) -> bytes:
     p = Path(path)

@@ -1,17 +1,24 @@
-"""Evaluate sensors once and execute the runs they request, synchronously, on an instance.
+"""Evaluate the lab sensors once and execute the runs they request, synchronously, on an instance.
 
 This is what ``pdp ingest`` does without a daemon: the runs are recorded on the instance at
-``$DAGSTER_HOME`` like any other, so they show in the UI. Each sensor keeps its own cursor for
-this path in the instance's key-value store, apart from the daemon's.
+``$DAGSTER_HOME`` like any other, so they show in the UI. Between invocations it keeps no state of
+its own: each sensor's cursor is worked out from what Dagster has recorded, so an invocation that
+was killed part way is picked up by the next one.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import dagster as dg
 
-CURSOR_PREFIX = "pdp/ingest-cursor/"
+from pdp_assets.defs.lab_results.assets import deletion_partitions, lab_deletions, lab_results, RAW_UPLOADS, upload_partitions
+from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.intake import partition_key
+from pdp_assets.lib.resources.storage import BlobStorage
+
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the event log keeps all
+DONE = (dg.AssetPartitionStatus.MATERIALIZED, dg.AssetPartitionStatus.IN_PROGRESS)
 
 
 @dataclass
@@ -33,6 +40,32 @@ class TickSummary:
         return [r for r in self.runs if not r.success]
 
 
+def _handled_blobs(instance: dg.DagsterInstance, storage: BlobStorage, container: str,
+                   asset_key: dg.AssetKey, partitions_def: dg.DynamicPartitionsDefinition) -> str:
+    """A drop-container sensor's cursor: the blob versions whose partition is materialized or
+    being materialized. A version whose run failed or never started is requested again."""
+    blobs = {partition_key(b.name, b.etag): b for b in storage.list_blobs(container) if "/" not in b.name}
+    known = sorted(set(instance.get_dynamic_partitions(partitions_def.name)) & blobs.keys())
+    status = (instance.get_status_by_partition(asset_key, known, partitions_def) or {}) if known else {}
+    return json.dumps({blobs[k].name: blobs[k].etag for k in known if status.get(k) in DONE})
+
+
+def _last_lake_build(instance: dg.DagsterInstance, storage: BlobStorage) -> str:
+    """The lake sensor's cursor: the latest lab_results materialization, so every upload and
+    deletion recorded after it is applied by the next lake run."""
+    latest = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=lab_results.key), limit=1).records
+    return str(latest[0].storage_id if latest else 0)
+
+
+# The sensors `pdp ingest` ticks, in order, each with how its cursor is found.
+LAB_SENSORS = {
+    "lab_landing_sensor": lambda i, s: _handled_blobs(i, s, lake.LANDING, RAW_UPLOADS, upload_partitions),
+    "lab_deletion_sensor": lambda i, s: _handled_blobs(i, s, lake.DELETION_REQUESTS, lab_deletions.key,
+                                                       deletion_partitions),
+    "lab_lake_sensor": _last_lake_build,
+}
+
+
 def _partition_label(request: dg.RunRequest) -> str:
     rng = request.partition_key_range
     if rng:
@@ -43,16 +76,16 @@ def _partition_label(request: dg.RunRequest) -> str:
 def evaluate_and_run(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
-    sensor_names: list[str],
+    sensor_names=LAB_SENSORS,
     echo: Optional[Callable[[str], None]] = None,
 ) -> TickSummary:
     """Tick each sensor in order (once), then execute every run it asked for before the next."""
     summary = TickSummary()
     resources = defs.resources or {}
+    storage = resources["storage"].process_config_and_initialize()
     for name in sensor_names:
         sensor = defs.resolve_sensor_def(name)
-        cursor_key = CURSOR_PREFIX + name
-        cursor = instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
+        cursor = LAB_SENSORS[name](instance, storage)
         with dg.build_sensor_context(
             instance=instance, cursor=cursor, resources=resources, definitions=defs, sensor_name=name
         ) as context:
@@ -61,8 +94,6 @@ def evaluate_and_run(
             result = dg.SensorResult(skip_reason=result)
         for req in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
-        if result.cursor is not None:
-            instance.run_storage.set_cursor_values({cursor_key: result.cursor})
         if not result.run_requests:
             summary.skipped[name] = result.skip_reason.skip_message if result.skip_reason else "nothing to do"
             continue
@@ -82,6 +113,3 @@ def evaluate_and_run(
             if echo:
                 echo(f"  {'succeeded' if outcome.success else 'FAILED'}: run {outcome.run_id}")
     return summary
-
-
-LAB_SENSORS = ["lab_landing_sensor", "lab_deletion_sensor", "lab_lake_sensor"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
 
+import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from pdp_assets.defs.lab_results.assets import deletion_partitions, upload_partitions
@@ -40,6 +41,15 @@ RUNS_QUERY = "query ($limit: Int) {\n" + "\n".join(
     f"{{ __typename ... on Runs {{ results {{ {_RUN_FIELDS} }} }} ... on PythonError {{ message }} }}"
     for job in LAB_JOBS
 ) + "\n}"
+REPOSITORIES_QUERY = """
+query {
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection { nodes { name location { name } jobs { name } } }
+    ... on PythonError { message }
+  }
+}
+"""
 SENSORS_QUERY = """
 query ($selector: RepositorySelector!) {
   sensorsOrError(repositorySelector: $selector) {
@@ -79,42 +89,63 @@ class Run:
     launched_by: str
 
 
-class Dagster(DagsterGraphQLClient):
-    """dagster-graphql's client for the webserver at ``url`` (e.g. http://127.0.0.1:3000), plus
-    the few queries the Runs page needs that the client has no method for."""
+class Dagster:
+    """The webserver at ``url`` (e.g. http://127.0.0.1:3000): runs are launched and followed with
+    dagster-graphql's client, and the few queries the Runs page needs that the client has no
+    method for go to the same ``/graphql`` endpoint."""
 
     def __init__(self, url: str, timeout: int = 5):
         parts = urlsplit(url)
-        super().__init__(
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.client = DagsterGraphQLClient(
             parts.hostname or "127.0.0.1", port_number=parts.port, use_https=parts.scheme == "https",
             path_prefix=parts.path.rstrip("/"), timeout=timeout,
         )
-        self.url = url.rstrip("/")
         self._selector: Optional[dict] = None
 
     def run_url(self, run_id: str) -> str:
         return f"{self.url}/runs/{run_id}"
 
+    def get_run_status(self, run_id: str):
+        return self.client.get_run_status(run_id)
+
+    def graphql(self, query: str, variables: Optional[dict] = None) -> dict:
+        """The ``data`` of one GraphQL request; a transport or GraphQL error as the client's error."""
+        try:
+            response = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                                     timeout=self.timeout)
+            response.raise_for_status()
+            body = response.json()
+        except (requests.RequestException, ValueError) as e:
+            raise DagsterGraphQLClientError("RequestFailed", f"{self.url}/graphql: {e}") from e
+        if body.get("errors"):
+            raise DagsterGraphQLClientError("GraphQLError", body["errors"][0].get("message", ""))
+        return body["data"]
+
     def selector(self) -> dict:
         """The repository that holds the lab jobs (found once, by job name)."""
         if self._selector is None:
-            found = self._get_repo_locations_and_names_with_pipeline("lab_intake_job")
+            data = self.graphql(REPOSITORIES_QUERY)["repositoriesOrError"]
+            if data["__typename"] != "RepositoryConnection":
+                raise DagsterGraphQLClientError(data["__typename"], data.get("message", ""))
+            found = [r for r in data["nodes"] if any(j["name"] == "lab_intake_job" for j in r["jobs"])]
             if not found:
                 raise DagsterGraphQLClientError("JobNotFoundError",
                                                 f"no code location at {self.url} has lab_intake_job")
-            self._selector = {"repositoryLocationName": found[0].repository_location_name,
-                              "repositoryName": found[0].repository_name}
+            self._selector = {"repositoryLocationName": found[0]["location"]["name"],
+                              "repositoryName": found[0]["name"]}
         return self._selector
 
     def _launch(self, job: str, tags: dict) -> str:
         sel = self.selector()
-        return self.submit_job_execution(job, sel["repositoryLocationName"], sel["repositoryName"],
-                                         tags={**LAUNCHED_BY, **tags})
+        return self.client.submit_job_execution(job, sel["repositoryLocationName"], sel["repositoryName"],
+                                                tags={**LAUNCHED_BY, **tags})
 
     def launch_partition(self, job: str, partitions_def: str, key: str) -> str:
         """Add the dynamic partition (as the sensor would) and launch ``job`` for it."""
         variables = {"selector": self.selector(), "name": partitions_def, "key": key}
-        result = self._execute(ADD_PARTITION, variables)
+        result = self.graphql(ADD_PARTITION, variables)
         outcome = result["addDynamicPartition"]
         # A partition the sensor added already is fine: the run is what we are after.
         if outcome["__typename"] not in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"):
@@ -134,7 +165,7 @@ class Dagster(DagsterGraphQLClient):
 
     def recent_runs(self, limit: int = 10) -> list[Run]:
         """The newest runs of the lab jobs, newest first."""
-        data = self._execute(RUNS_QUERY, {"limit": limit})
+        data = self.graphql(RUNS_QUERY, {"limit": limit})
         runs = []
         for job in LAB_JOBS:
             if data[job]["__typename"] != "Runs":
@@ -149,7 +180,7 @@ class Dagster(DagsterGraphQLClient):
 
     def sensor_states(self) -> dict[str, str]:
         """RUNNING or STOPPED for each lab sensor (the daemon ticks only RUNNING ones)."""
-        data = self._execute(SENSORS_QUERY, {"selector": self.selector()})["sensorsOrError"]
+        data = self.graphql(SENSORS_QUERY, {"selector": self.selector()})["sensorsOrError"]
         if data["__typename"] != "Sensors":
             raise DagsterGraphQLClientError(data["__typename"], data.get("message", ""))
         return {s["name"]: s["sensorState"]["status"] for s in data["results"] if s["name"] in LAB_SENSORS}
