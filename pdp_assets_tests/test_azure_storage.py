@@ -14,7 +14,7 @@ from pdp_assets.definitions import build_definitions
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.resources import storage as storage_module
 from pdp_assets.lib.resources.storage import AzureBlobStorage, BlobStorage, LocalBlobStorage
-from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
+from pdp_assets.ops.runner import evaluate_and_run
 from pdp_assets_tests.conftest import csv_bytes
 from pdp_assets_tests.servers import start_azurite, stop
 
@@ -266,7 +266,7 @@ def test_lab_pipeline_runs_on_azurite(azure_env):
     storage.write(lake.LANDING, "lab.csv", upload)
 
     with dg.instance_for_test() as instance:
-        summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+        summary = evaluate_and_run(defs, instance)
         assert [r.job for r in summary.runs] == ["lab_intake_job", "lab_lake_job"]
         assert not summary.failed, summary.runs
 

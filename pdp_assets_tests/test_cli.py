@@ -107,7 +107,7 @@ def test_ingest_fails_loudly_when_a_run_fails(pdp, monkeypatch):
     # pdp ingest keeps no state of its own: the next one sees the upload was never materialized.
     monkeypatch.setattr(assets, "ingest_upload", working)
     out = pdp("ingest")
-    assert "lab_landing_sensor: running lab_intake_job" in out and "lab_lake_sensor: running lab_lake_job" in out
+    assert "lab_landing_sensor: running lab_intake_job" in out and "lab_lake: running lab_lake_job" in out
     assert [r[0] for r in lake.read_lake(storage).rows()] == ["A1"]
     assert "lab_landing_sensor: no new files" in pdp("ingest")
 

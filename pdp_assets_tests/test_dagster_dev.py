@@ -11,7 +11,7 @@ LAB_ASSETS = {
     "lab_raw_uploads", "lab_valid_rows", "lab_quarantine", "lab_results", "lab_cdc_export", "lab_deletions",
 }
 LAB_RESULTS_CHECKS = {"lake_schema", "unique_sample_id", "dates_inside_week"}
-LAB_SENSORS = {"lab_landing_sensor", "lab_deletion_sensor", "lab_lake_sensor"}
+LAB_SENSORS = {"lab_landing_sensor", "lab_deletion_sensor", "automation_sensor"}
 
 REPOSITORY_QUERY = """
 query ($selector: RepositorySelector!) {

@@ -1,6 +1,9 @@
 """The Definitions load, and the lab pipeline runs in process through its jobs and sensors."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import dagster as dg
 import polars as pl
@@ -8,7 +11,7 @@ import pytest
 
 from pdp_assets.definitions import build_definitions
 from pdp_assets.lib.lab_results import lake
-from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
+from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS, LAKE_STEP, WAREHOUSE_STEP
 from pdp_assets_tests.conftest import csv_bytes
 
 LAB_ASSETS = {"lab_raw_uploads", "lab_valid_rows", "lab_quarantine", "lab_results", "lab_cdc_export", "lab_deletions"}
@@ -58,7 +61,7 @@ def test_storage_is_chosen_by_environment(pdp_env, monkeypatch):
 def test_upload_to_lake_to_export_through_sensors_and_jobs(defs, storage, instance):
     storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-03,NEG,0", "A3,2024-01-03,Positive,1"))
     storage.write(lake.LANDING, "b.csv", csv_bytes("A1,2024-01-01,NEG,0", "B1,2024-02-05,POS,12"))
-    summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+    summary = evaluate_and_run(defs, instance)
     assert [r.job for r in summary.runs] == ["lab_intake_job", "lab_intake_job", "lab_lake_job"]
     assert not summary.failed
 
@@ -82,8 +85,8 @@ def test_upload_to_lake_to_export_through_sensors_and_jobs(defs, storage, instan
     assert export.rows() == [("B1", "2024-02-05", "POS", "12"), ("A2", "2024-01-03", "NEG", "0"), ("A1", "2024-01-01", "NEG", "0")]
 
     # Nothing new: every sensor skips, no run.
-    again = evaluate_and_run(defs, instance, LAB_SENSORS)
-    assert again.runs == [] and set(again.skipped) == set(LAB_SENSORS)
+    again = evaluate_and_run(defs, instance)
+    assert again.runs == [] and set(again.skipped) == {*LAB_SENSORS, WAREHOUSE_STEP, LAKE_STEP}
 
 
 def test_blocking_checks_keep_bad_lake_data_out_of_the_export(defs, storage, instance):
@@ -106,10 +109,10 @@ def test_blocking_checks_keep_bad_lake_data_out_of_the_export(defs, storage, ins
 
 def test_deletion_request_removes_records_everywhere_and_logs_it(defs, storage, instance):
     storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-03,NEG,0", "A3,2024-01-03,bad,1"))
-    evaluate_and_run(defs, instance, LAB_SENSORS)
+    evaluate_and_run(defs, instance)
     storage.write(lake.DELETION_REQUESTS, "del.csv", b"sample_id,test_date\nA1,2024-01-01\nA3,2024-01-03\nZZ9,2024-01-02\n")
-    summary = evaluate_and_run(defs, instance, LAB_SENSORS)
-    assert [r.job for r in summary.runs] == ["lab_deletion_job", "lab_lake_job"] and not summary.failed
+    summary = evaluate_and_run(defs, instance)
+    assert [r.job for r in summary.runs] == ["lab_deletion_job", "warehouse_deletion_job", "lab_lake_job"] and not summary.failed
 
     assert [r[0] for r in lake.read_lake(storage).rows()] == ["A2"]
     assert b"A1" not in storage.read(lake.DATA, lake.EXPORT_BLOB)
@@ -129,8 +132,8 @@ def test_deletion_request_removes_records_everywhere_and_logs_it(defs, storage, 
 
 def test_a_malformed_deletion_request_is_kept_with_a_reason(defs, storage, instance):
     storage.write(lake.DELETION_REQUESTS, "bad.csv", b"id,date\nA1,2024-01-01\n")
-    summary = evaluate_and_run(defs, instance, LAB_SENSORS)
-    assert [r.job for r in summary.runs] == ["lab_deletion_job"]
+    summary = evaluate_and_run(defs, instance)
+    assert [r.job for r in summary.runs] == ["lab_deletion_job", "warehouse_deletion_job"]
     assert storage.exists(lake.DELETION_REQUESTS, "bad.csv")  # kept for a person to fix
     (log_blob,) = storage.list_blobs(lake.LOGS, "deletion_")
     assert b"missing column(s) sample_id, test_date" in storage.read(lake.LOGS, log_blob.name)
@@ -138,3 +141,22 @@ def test_a_malformed_deletion_request_is_kept_with_a_reason(defs, storage, insta
         [dg.AssetCheckKey(dg.AssetKey("lab_deletions"), "every_id_accounted")]
     )
     assert not next(iter(check.values())).event.asset_check_evaluation.passed
+
+
+LOAD_WITH_DEPRECATIONS_AS_ERRORS = """
+import warnings
+for category in (DeprecationWarning, FutureWarning):
+    for module in ("pdp_assets", "benchmarks"):
+        warnings.filterwarnings("error", category=category, module=module)
+from pdp_assets.definitions import build_definitions
+defs = build_definitions()
+defs.get_repository_def().asset_graph  # builds every asset, check, job and sensor
+print(len(defs.resolve_asset_graph().get_all_asset_keys()))
+"""
+
+
+def test_the_code_location_loads_without_a_deprecated_api_in_project_code(pdp_env):
+    out = subprocess.run([sys.executable, "-c", LOAD_WITH_DEPRECATIONS_AS_ERRORS], capture_output=True, text=True,
+                         env={**os.environ, "PDP_HOME": str(pdp_env)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout.split()[-1]) > 20

@@ -8,7 +8,7 @@ import pytest
 from pdp_assets.definitions import build_definitions
 from pdp_assets.defs.lab_results.checks import EXPORT_MATCHES_LAKE, export_problems
 from pdp_assets.lib.lab_results import lake
-from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
+from pdp_assets.ops.runner import evaluate_and_run
 from pdp_assets_tests.conftest import csv_bytes
 
 
@@ -18,7 +18,7 @@ def ingested(pdp_env, instance):
     defs = build_definitions()
     storage = defs.resources["storage"]
     storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "=B2,2024-01-03,NEG,0", "C3,2024-02-05,POS,12"))
-    summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+    summary = evaluate_and_run(defs, instance)
     assert [r.job for r in summary.runs] == ["lab_intake_job", "lab_lake_job"] and not summary.failed
     return storage
 

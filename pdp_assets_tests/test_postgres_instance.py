@@ -7,7 +7,7 @@ import pytest
 
 from pdp_assets.definitions import build_definitions
 from pdp_assets.lib.lab_results import lake
-from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
+from pdp_assets.ops.runner import evaluate_and_run
 from pdp_assets_tests.conftest import csv_bytes
 from pdp_assets_tests.servers import REPO, start_postgres, stop
 
@@ -39,7 +39,7 @@ def test_lab_runs_are_stored_in_postgres_with_the_production_settings(postgres, 
         # the retention the production file sets, as the instance read it
         assert instance.get_settings("retention")["sensor"]["purge_after_days"]["skipped"] == 7
 
-        summary = evaluate_and_run(defs, instance, LAB_SENSORS)
+        summary = evaluate_and_run(defs, instance)
 
         assert summary.runs and not summary.failed
         stored = instance.get_runs()

@@ -1,13 +1,16 @@
-"""Sensors evaluated with build_sensor_context on a test instance: cursor, restart, duplicates,
-overwrites, and the lake sensor's week range."""
+"""Sensors evaluated with build_sensor_context on a test instance (cursor, restart, duplicates,
+overwrites), and the lake's AutomationCondition evaluated as the automation sensor does."""
 
 import json
 
 import dagster as dg
 
-from pdp_assets.defs.lab_results.triggers import lab_deletion_sensor, lab_lake_sensor, lab_landing_sensor
+from pdp_assets.definitions import source_definitions
+from pdp_assets.defs.lab_results.assets import lab_cdc_export, lab_deletions, lab_results
+from pdp_assets.defs.lab_results.triggers import lab_deletion_sensor, lab_landing_sensor
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import partition_key
+from pdp_assets.lib.partitions import deletion_partitions, upload_partitions
 from pdp_assets_tests.conftest import csv_bytes
 
 
@@ -62,36 +65,49 @@ def test_deletion_sensor_watches_its_own_container(instance, storage):
     assert result.dynamic_partitions_requests[0].partitions_def_name == "lab_deletion_requests"
 
 
-def test_lake_sensor_requests_one_run_over_the_touched_weeks(instance):
-    def materialize(key, weeks):
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization(asset_key=key, metadata={"weeks": dg.MetadataValue.json(weeks)})
-        )
-
-    context = dg.build_sensor_context(instance=instance)
-    assert lab_lake_sensor(context).run_requests == []
-    materialize("lab_valid_rows", ["2024-01-08", "2024-03-04"])
-    materialize("lab_deletions", ["2023-12-25"])
-    result = lab_lake_sensor(dg.build_sensor_context(instance=instance))
-    (request,) = result.run_requests
-    assert request.partition_key_range == dg.PartitionKeyRange("2023-12-25", "2024-03-04")
-    # The cursor moves past what it saw: the next tick asks for nothing.
-    later = lab_lake_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
-    assert later.run_requests == []
+LAB = dg.AssetSelection.groups("lab_results")
 
 
-def test_lake_sensor_pages_without_skipping_weeks(instance, monkeypatch):
-    monkeypatch.setattr("pdp_assets.defs.lab_results.triggers.LAKE_SENSOR_PAGE", 2)
-    for key, week in [("lab_valid_rows", "2024-01-01"), ("lab_deletions", "2024-06-03"),
-                      ("lab_valid_rows", "2024-01-08"), ("lab_valid_rows", "2024-01-15"),
-                      ("lab_deletions", "2024-06-10")]:
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization(asset_key=key, metadata={"weeks": dg.MetadataValue.json([week])})
-        )
-    ranges, cursor = [], None
-    for _ in range(4):
-        result = lab_lake_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
-        cursor = result.cursor
-        ranges += [(r.partition_key_range.start, r.partition_key_range.end) for r in result.run_requests]
-    # first page: the two oldest of each key, up to the 2nd valid-rows record; then the rest
-    assert ranges == [("2024-01-01", "2024-06-03"), ("2024-01-15", "2024-06-10")]
+def _requested(tick) -> dict[str, list[str]]:
+    found = {k.to_user_string(): sorted(tick.get_requested_partitions(k)) for k in (lab_results.key, lab_cdc_export.key)}
+    return {k: v for k, v in found.items() if v}
+
+
+def test_the_lake_rebuilds_exactly_the_weeks_an_upload_or_a_deletion_changed(instance, storage):
+    defs = dg.Definitions.merge(source_definitions("lab_results"), dg.Definitions(resources={"storage": storage}))
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=LAB)
+    assert first.total_requested == 0  # nothing staged yet
+
+    storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-08,POS,1", "A2,2024-03-05,NEG,0", "A3,2024-03-06,bad,1"))
+    key = partition_key("a.csv", storage.info(lake.LANDING, "a.csv").etag)
+    instance.add_dynamic_partitions(upload_partitions.name, [key])
+    assert defs.resolve_job_def("lab_intake_job").execute_in_process(instance=instance, partition_key=key).success
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=LAB, cursor=first.cursor)
+    # the two weeks with valid rows, lake and export together in the same tick (one run)
+    assert _requested(tick) == {"lab_results": ["2024-01-08", "2024-03-04"], "lab_cdc_export": ["2024-01-08", "2024-03-04"]}
+
+    run = defs.resolve_job_def("lab_lake_job").execute_in_process(instance=instance, tags={
+        "dagster/asset_partition_range_start": "2024-01-08", "dagster/asset_partition_range_end": "2024-03-04"})
+    assert run.success
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=LAB, cursor=tick.cursor)
+    assert quiet.total_requested == 0  # rebuilt: nothing left to do
+
+    storage.write(lake.DELETION_REQUESTS, "d.csv", b"sample_id,test_date\nA2,2024-03-05\n")
+    request = partition_key("d.csv", storage.info(lake.DELETION_REQUESTS, "d.csv").etag)
+    instance.add_dynamic_partitions(deletion_partitions.name, [request])
+    deletion = defs.resolve_job_def("lab_deletion_job").execute_in_process(
+        instance=instance, partition_key=request, )
+    assert deletion.success
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=LAB, cursor=quiet.cursor)
+    assert _requested(tick) == {"lab_results": ["2024-03-04"], "lab_cdc_export": ["2024-03-04"]}
+
+
+def test_an_upload_that_fails_its_gates_does_not_start_a_rebuild(instance, storage):
+    defs = dg.Definitions.merge(source_definitions("lab_results"), dg.Definitions(resources={"storage": storage}))
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=LAB)
+    storage.write(lake.LANDING, "bad.csv", csv_bytes("A1,not a date,POS,1"))
+    key = partition_key("bad.csv", storage.info(lake.LANDING, "bad.csv").etag)
+    instance.add_dynamic_partitions(upload_partitions.name, [key])
+    assert defs.resolve_job_def("lab_intake_job").execute_in_process(instance=instance, partition_key=key).success
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=LAB, cursor=first.cursor)
+    assert tick.total_requested == 0  # every row quarantined: no week changed

@@ -17,6 +17,11 @@ weekly_partitions = dg.WeeklyPartitionsDefinition(
 )
 
 
+# One partition per file dropped for the lab pipeline: each landing upload, each deletion request.
+upload_partitions = dg.DynamicPartitionsDefinition(name="lab_uploads")
+deletion_partitions = dg.DynamicPartitionsDefinition(name="lab_deletion_requests")
+
+
 def week_start(day: dt.date) -> dt.date:
     """The Monday of the ISO week that holds ``day``."""
     return day - dt.timedelta(days=day.weekday())

@@ -121,9 +121,9 @@ def ingest():
     """Evaluate the landing, deletion and lake sensors once and run what they request, now,
     on the instance at $DAGSTER_HOME. Exits non-zero if any run fails."""
     from pdp_assets.definitions import build_definitions
-    from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
+    from pdp_assets.ops.runner import evaluate_and_run
 
-    summary = evaluate_and_run(build_definitions(), _instance(), LAB_SENSORS, echo=click.echo)
+    summary = evaluate_and_run(build_definitions(), _instance(), echo=click.echo)
     for sensor, reason in summary.skipped.items():
         click.echo(f"{sensor}: {reason}")
     if summary.failed:

@@ -10,6 +10,7 @@ import polars as pl
 
 from pdp_assets.definitions import build_definitions
 from pdp_assets.defs.resources import pdp_home
+from pdp_assets.defs.warehouse.triggers import load_jobs
 from pdp_assets.lib.health import demo as health_demo, store as health_store
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.demo import deletion_request_csv, lab_results_csv
@@ -62,7 +63,7 @@ def run_demo(files: int, rows: int, retail_scale: float, ingest: Callable[[], No
         _run(defs, instance, job, first, last, run_config)
         click.echo(f"{job}: {first} .. {last} in one run")
     weeks = weekly_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))
-    for job in sorted(j.name for j in defs.resolve_all_job_defs() if j.name.startswith("warehouse_")):
+    for job in sorted(j.name for j in load_jobs):
         for week in weeks:  # a warehouse load takes one week window per run, as its drive table tracks
             _run(defs, instance, job, week, week)
         click.echo(f"{job}: {len(weeks)} week windows loaded")

@@ -37,10 +37,10 @@ def open_page(console_env):
 def ingest(console_env, instance):
     """What `pdp ingest` does, in process: tick the lab sensors once and run what they ask."""
     from pdp_assets.definitions import build_definitions
-    from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS
+    from pdp_assets.ops.runner import evaluate_and_run
 
     def run():
-        summary = evaluate_and_run(build_definitions(), instance, LAB_SENSORS)
+        summary = evaluate_and_run(build_definitions(), instance)
         assert summary.runs and not summary.failed, summary
         return summary
 

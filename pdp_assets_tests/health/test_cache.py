@@ -2,12 +2,12 @@
 its content; automation requests a week only if that version or the code version changed."""
 
 import datetime as dt
+import zoneinfo
 
 import dagster as dg
 
 from pdp_assets.defs.health import assets as health_assets
-from pdp_assets.defs.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, RAW_BP, SLEEP
-from pdp_assets.defs.health.triggers import health_daily_schedule
+from pdp_assets.defs.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, RAW_BP, RAW_MI_BAND, SLEEP
 from pdp_assets_tests.health.conftest import build, mi_row, observe, write_export, write_sheet
 
 WEEKS = ["2024-01-01", "2024-01-08", "2024-01-15"]
@@ -89,14 +89,17 @@ def test_a_new_code_version_makes_every_built_week_stale(defs, google_root, inst
     assert _requested(tick) == {"health_blood_pressure": WEEKS, "daily_health_metrics": WEEKS}
 
 
-def test_daily_schedule_observes_this_week_and_the_last(defs, google_root, instance):
-    _write_sources(google_root)
-    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2024, 1, 16, 6, 0))
-    request = health_daily_schedule(context)
-    assert request.partition_key_range == dg.PartitionKeyRange("2024-01-08", "2024-01-15")
-    run = defs.resolve_job_def("health_observe_job").execute_in_process(instance=instance, tags=request.tags)
-    assert run.success
-    observed = {e.partition for e in run.get_asset_observation_events()}
-    assert {e.asset_key.to_user_string() for e in run.get_asset_observation_events()} == {
-        "health_raw_blood_pressure", "health_raw_mi_band"}
-    assert observed == {"2024-01-08", "2024-01-15"}
+def test_the_sources_are_observed_each_morning_this_week_and_the_last(defs, instance):
+    zone = zoneinfo.ZoneInfo(health_assets.SETTINGS.timezone)
+    raw = [RAW_BP, RAW_MI_BAND]
+
+    def tick(hour: int, cursor=None):
+        at = dt.datetime(2024, 1, 16, hour, 0, tzinfo=zone)  # a Tuesday, in the configured zone
+        return dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor, evaluation_time=at,
+                                                 asset_selection=dg.AssetSelection.assets(*raw))
+
+    night = tick(5)
+    assert night.total_requested == 0  # before 06:00
+    morning = tick(7, night.cursor)
+    assert {k: sorted(morning.get_requested_partitions(k)) for k in raw} == {k: ["2024-01-08", "2024-01-15"] for k in raw}
+    assert tick(8, morning.cursor).total_requested == 0  # once a morning

@@ -37,7 +37,8 @@ def test_definitions_are_partitioned_versioned_checked_and_scheduled(defs):
     blocking = {(c.asset_key, c.name) for c in graph.asset_check_keys if graph.get_check_spec(c).blocking}
     assert {(k, "pandera_schema") for k in LAYERS} <= blocking
     assert {(k, "rows_accounted") for k in LAYERS[:3]} <= blocking
-    assert defs.resolve_schedule_def("health_daily_schedule").cron_schedule == "0 6 * * *"
+    for raw in ("health_raw_blood_pressure", "health_raw_mi_band"):
+        assert graph.get(dg.AssetKey(raw)).automation_condition is not None  # observed each morning
     assert health_defs.resources in (None, {})  # resources are bound in pdp_assets.defs.resources only
 
 

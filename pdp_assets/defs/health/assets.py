@@ -13,6 +13,7 @@ import zoneinfo
 import dagster as dg
 import polars as pl
 
+from pdp_assets.lib.automation import AC, WHEN_INPUTS_CHANGE, WHEN_SOURCE_CHANGES
 from pdp_assets.lib.health import normalise as n, store
 from pdp_assets.lib.health.settings import HealthSettings
 from pdp_assets.lib.metadata import markdown_table
@@ -36,27 +37,6 @@ ROWS_ACCOUNTED = "rows_accounted"  # blocking: rows read = kept + quarantined (+
 def code_version(number: int) -> str:
     """The code's own version and the settings that change results."""
     return f"{number};{SETTINGS.rules}"
-
-
-AC = dg.AutomationCondition
-
-
-def _refresh(inputs_changed: dg.AutomationCondition, blocked_by_missing: dg.AutomationCondition) -> dg.AutomationCondition:
-    """Request a week when it was never built, its code changed or its inputs did; not while it
-    or an upstream week is running, nor before its inputs exist."""
-    return (
-        (AC.missing() | AC.code_version_changed() | inputs_changed).since_last_handled()
-        & ~blocked_by_missing
-        & ~AC.any_deps_in_progress()
-        & ~AC.in_progress()
-    )
-
-
-# A source week "changed" only when an observation found a new data version (new content), not
-# at every observation. A layer week changed when it was rebuilt (or will be, this tick); daily
-# metrics also cover weeks that only some sources have data for.
-FROM_SOURCE = _refresh(AC.any_deps_match(AC.data_version_changed()), AC.any_deps_missing())
-FROM_LAYERS = _refresh(AC.any_deps_updated(), AC.all_deps_match(AC.missing() & ~AC.will_be_requested()))
 
 
 def local_today() -> dt.date:
@@ -88,10 +68,19 @@ def read_mi_band(google: GoogleSource, today: dt.date) -> tuple[n.MiBandRows, pl
 
 # --- raw: the sources as they are, versioned per week ------------------------------------------
 
+# Observed every morning, this week and the last (a reading typed on Monday may be for Sunday).
+# Weeks whose content is unchanged get the same data version, so nothing downstream runs for them.
+OBSERVE_DAILY = (
+    AC.in_latest_time_window(lookback_delta=dt.timedelta(weeks=2))
+    & AC.cron_tick_passed("0 6 * * *", SETTINGS.timezone).since_last_handled()
+    & ~AC.in_progress()
+)
+
 @dg.observable_source_asset(
     key=RAW_BP,
     partitions_def=weekly_partitions,
     group_name=GROUP,
+    automation_condition=OBSERVE_DAILY,
     description="Blood pressure readings as typed in the Google Sheet (Date, Time, Systolic, Diastolic, "
     "Pulse). Observing it reads the sheet once and records a data version per ISO week from that "
     "week's rows, so only weeks whose readings changed are rebuilt.",
@@ -105,6 +94,7 @@ def health_raw_blood_pressure(context: dg.OpExecutionContext, google: GoogleSour
     key=RAW_MI_BAND,
     partitions_def=weekly_partitions,
     group_name=GROUP,
+    automation_condition=OBSERVE_DAILY,
     description="Mi Band (Mi Fitness) export CSVs in the Google Drive folder: heart_rate and sleep "
     "records (Key, Time, Value JSON). Observing it records a data version per ISO week from that "
     "week's distinct records; other keys and exact duplicates across exports do not count.",
@@ -191,7 +181,7 @@ def _summary(table: pl.DataFrame, storage: BlobStorage, layer: str) -> dict:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     code_version=code_version(1),
-    automation_condition=FROM_SOURCE,
+    automation_condition=WHEN_SOURCE_CHANGES,
     kinds={"polars", "parquet"},
     check_specs=[dg.AssetCheckSpec(ROWS_ACCOUNTED, asset=BLOOD_PRESSURE, blocking=True, partitions_def=weekly_partitions,
                                    description="rows read = rows kept + rows quarantined, every week")],
@@ -234,11 +224,11 @@ def health_blood_pressure(
     name="health_mi_band",
     specs=[
         dg.AssetSpec(HEART_RATE, deps=[RAW_MI_BAND], group_name=GROUP, code_version=code_version(1),
-                     automation_condition=FROM_SOURCE, kinds={"polars", "parquet"},
+                     automation_condition=WHEN_SOURCE_CHANGES, kinds={"polars", "parquet"},
                      description="One row per local day: mean of avg_hr, lowest min_hr, highest max_hr of the "
                      "day's valid heart_rate records (heart_rate/year=YYYY/week=WW/data.parquet)."),
         dg.AssetSpec(SLEEP, deps=[RAW_MI_BAND], group_name=GROUP, code_version=code_version(1),
-                     automation_condition=FROM_SOURCE, kinds={"polars", "parquet"},
+                     automation_condition=WHEN_SOURCE_CHANGES, kinds={"polars", "parquet"},
                      description="One row per local date on which sleep ended: the sessions of at least the "
                      "minimum length summed, stages in minutes (sleep/year=YYYY/week=WW/data.parquet). Shorter "
                      "sessions and records without data are left out and counted."),
@@ -313,7 +303,7 @@ def health_mi_band(context: dg.AssetExecutionContext, google: GoogleSource, stor
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     code_version=code_version(1),
-    automation_condition=FROM_LAYERS,
+    automation_condition=WHEN_INPUTS_CHANGE,
     kinds={"polars", "parquet"},
 )
 def daily_health_metrics(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:

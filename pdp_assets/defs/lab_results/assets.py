@@ -7,21 +7,21 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
+from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.deletions import delete_records
 from pdp_assets.lib.lab_results.intake import ingest_upload
 from pdp_assets.lib.lab_results.schemas import LabResult
 from pdp_assets.lib.metadata import markdown_table, pandera_check_result
-from pdp_assets.lib.partitions import week_path, weekly_partitions
+from pdp_assets.lib.partitions import deletion_partitions, upload_partitions, week_path, weekly_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 
 GROUP = "lab_results"
-upload_partitions = dg.DynamicPartitionsDefinition(name="lab_uploads")
-deletion_partitions = dg.DynamicPartitionsDefinition(name="lab_deletion_requests")
 
 RAW_UPLOADS = dg.AssetKey("lab_raw_uploads")
 VALID_ROWS = dg.AssetKey("lab_valid_rows")
 QUARANTINE = dg.AssetKey("lab_quarantine")
+STAGED_WEEKS = dg.AssetKey("lab_staged_weeks")
 
 # Check names
 READABLE_CSV = "readable_csv"
@@ -42,6 +42,28 @@ _QUARANTINE_SCHEMA = pa.DataFrameSchema(
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
+
+
+def staged(weeks: list[str], **metadata) -> list[dg.AssetMaterialization]:
+    """What a run records on lab_staged_weeks: the lake weeks whose inputs it changed."""
+    return [dg.AssetMaterialization(STAGED_WEEKS, partition=w, metadata=metadata)
+            for w in weeks if weekly_partitions.has_partition_key(w)]
+
+
+# The weeks an upload or a deletion request touches are known only once it is read, so no static
+# partition mapping links them to the lake: the runs record each touched week here, and
+# lab_results, downstream of this asset week by week, is rebuilt for exactly those weeks.
+lab_staged_weeks = dg.AssetSpec(
+    STAGED_WEEKS,
+    partitions_def=weekly_partitions,
+    deps=[dg.AssetDep(VALID_ROWS, partition_mapping=dg.AllPartitionMapping()),
+          dg.AssetDep("lab_deletions", partition_mapping=dg.AllPartitionMapping())],
+    group_name=GROUP,
+    description="What each lake week is rebuilt from: the valid rows every upload staged for it "
+    "(archive/valid/year=YYYY/week=WW/) and the deletion requests naming its records. Each intake and "
+    "deletion run records the weeks it changed here.",
+    kinds={"parquet"},
+)
 
 
 @dg.multi_asset(
@@ -116,22 +138,25 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
     result = report.validation
     valid = result.valid if result else pl.DataFrame(schema=lake.LAKE_SCHEMA)
     quarantine = result.quarantine if result else pl.DataFrame()
+    gates = [
+        dg.AssetCheckResult(
+            asset_key=VALID_ROWS,
+            check_name=ROWS_ACCOUNTED,
+            passed=report.rows_read == report.rows_valid + report.rows_quarantined,
+            metadata=counts,
+        ),
+        pandera_check_result(
+            _VALID_ROW_SCHEMA, valid.select(lake.LAKE_COLUMNS), asset_key=VALID_ROWS, check_name=VALID_ROWS_SCHEMA
+        ),
+    ]
     yield dg.MaterializeResult(
         asset_key=VALID_ROWS,
         data_version=version,
         metadata={**counts, "weeks": dg.MetadataValue.json(report.weeks), "notes": "\n".join(report.notes)},
-        check_results=[
-            dg.AssetCheckResult(
-                asset_key=VALID_ROWS,
-                check_name=ROWS_ACCOUNTED,
-                passed=report.rows_read == report.rows_valid + report.rows_quarantined,
-                metadata=counts,
-            ),
-            pandera_check_result(
-                _VALID_ROW_SCHEMA, valid.select(lake.LAKE_COLUMNS), asset_key=VALID_ROWS, check_name=VALID_ROWS_SCHEMA
-            ),
-        ],
+        check_results=gates,
     )
+    if all(g.passed for g in gates):  # the blocking checks keep the lake from rebuilding on bad rows
+        yield from staged(report.weeks, upload=context.partition_key)
     quarantine_check = (
         pandera_check_result(_QUARANTINE_SCHEMA, quarantine, asset_key=QUARANTINE, check_name=QUARANTINE_EXPLAINED)
         if quarantine.height
@@ -162,6 +187,8 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
 def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
     """A deletion request (sample_id, test_date pairs) honoured everywhere the records are stored."""
     report = delete_records(storage, context.partition_key)
+    for event in staged(report.weeks, deletion_request=context.partition_key):
+        context.log_event(event)
     if report.rejected:
         context.log.error(f"deletion request rejected, kept for a person to fix: {report.rejected}")
     else:
@@ -189,13 +216,12 @@ def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg
 @dg.asset(
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[
-        dg.AssetDep(VALID_ROWS, partition_mapping=dg.AllPartitionMapping()),
-        dg.AssetDep("lab_deletions", partition_mapping=dg.AllPartitionMapping()),
-    ],
+    deps=[lab_staged_weeks],
     group_name=GROUP,
     code_version="1",
     kinds={"parquet", "polars"},
+    automation_condition=WHEN_INPUTS_CHANGE,
+    pool="lab_lake",  # rebuilds rewrite week files: dagster.yaml runs one at a time
 )
 def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
     """The lab-results lake: data/year=YYYY/week=WW/data.parquet, one row per sample_id, the latest
@@ -232,6 +258,8 @@ def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.M
     group_name=GROUP,
     code_version="1",
     kinds={"csv"},
+    automation_condition=WHEN_INPUTS_CHANGE,
+    pool="lab_lake",
 )
 def lab_cdc_export(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
     """data/final_cdc_export.csv: every lake record, newest test first, safe to open in a

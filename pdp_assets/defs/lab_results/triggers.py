@@ -1,13 +1,14 @@
-"""Sensors: new landing CSVs -> intake runs; new deletion requests -> deletion runs; weeks
-touched by either -> one lake run over those weeks."""
+"""How lab work is started: new landing CSVs -> intake runs, new deletion requests -> deletion
+runs (sensors, since files must be noticed). The lake weeks those runs change are rebuilt by the
+automation sensor (lab_results' AutomationCondition); lab_lake_job is the same rebuild by hand."""
 
 import json
 
 import dagster as dg
 
-from pdp_assets.defs.lab_results.assets import deletion_partitions, lab_deletions, upload_partitions, VALID_ROWS
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import partition_key
+from pdp_assets.lib.partitions import deletion_partitions, upload_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 
 # The lab jobs run in process: their steps are a few seconds of Polars and blob I/O in a chain,
@@ -22,16 +23,14 @@ lab_intake_job = dg.define_asset_job(
 )
 lab_deletion_job = dg.define_asset_job(
     "lab_deletion_job",
-    # By key: the warehouse asset is defined by the warehouse source, downstream of lab_deletions.
-    selection=dg.AssetSelection.assets("lab_deletions", "warehouse_lab_deletions"),
+    selection=dg.AssetSelection.assets("lab_deletions"),
     partitions_def=deletion_partitions,
     executor_def=dg.in_process_executor,
-    description="Honour one deletion request in the lake, then in the warehouse.",
+    description="Record one deletion request and honour it in the lab storage.",
 )
 lab_lake_job = dg.define_asset_job(
     "lab_lake_job",
     selection=dg.AssetSelection.assets("lab_results", "lab_cdc_export"),
-    tags={"pdp/lake": "lab"},  # dagster.yaml runs one lake job at a time
     executor_def=dg.in_process_executor,
     description="Rebuild lake weeks from the archive and refresh the CDC export.",
 )
@@ -42,7 +41,6 @@ lab_export_job = dg.define_asset_job(
 )
 
 MAX_FILES_PER_TICK = 500
-LAKE_SENSOR_PAGE = 5_000
 
 
 def new_blob_requests(
@@ -84,39 +82,3 @@ def lab_landing_sensor(context: dg.SensorEvaluationContext, storage: BlobStorage
 def lab_deletion_sensor(context: dg.SensorEvaluationContext, storage: BlobStorage):
     """A run for each new deletion request CSV in the deletion-requests container."""
     return new_blob_requests(context, storage, lake.DELETION_REQUESTS, deletion_partitions)
-
-
-@dg.sensor(job=lab_lake_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
-def lab_lake_sensor(context: dg.SensorEvaluationContext):
-    """After uploads or deletions touch weeks, one single-run backfill over those weeks."""
-    after = int(context.cursor or 0)
-    records = []
-    for key in (VALID_ROWS, lab_deletions.key):
-        page = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=LAKE_SENSOR_PAGE, ascending=True
-        )
-        records.append(page.records)
-    # With a full page of one key, stop at its last record so nothing after it is skipped.
-    latest = min((r[-1].storage_id for r in records if len(r) == LAKE_SENSOR_PAGE), default=None)
-    weeks = set()
-    seen = [rec for page in records for rec in page if latest is None or rec.storage_id <= latest]
-    for record in seen:
-        touched = record.asset_materialization.metadata.get("weeks")
-        weeks.update(touched.value if touched else [])
-    latest = max([after] + [rec.storage_id for rec in seen])
-    if not weeks:
-        return dg.SensorResult(skip_reason=dg.SkipReason("no week touched since the last lake run"), cursor=str(latest))
-    first, last = min(weeks), max(weeks)
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"lake-{latest}",
-                tags={
-                    "dagster/asset_partition_range_start": first,
-                    "dagster/asset_partition_range_end": last,
-                    "pdp/weeks_touched": str(len(weeks)),
-                },
-            )
-        ],
-        cursor=str(latest),
-    )

@@ -6,6 +6,7 @@ backfill of a year is one run, one read, one write per table, not 52. Each table
 the lake, then read back to describe what was stored (rows, nulls, duplicates, a preview).
 """
 
+import datetime as dt
 from typing import Any, Iterator, Optional
 
 import dagster as dg
@@ -13,6 +14,7 @@ import polars as pl
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pdp_assets.lib.automation import AC, WHEN_INPUTS_CHANGE
 from pdp_assets.lib.metadata import markdown_table
 from pdp_assets.lib.partitions import week_path, weekly_partitions
 from pdp_assets.lib.resources.spark import SparkResource
@@ -106,10 +108,19 @@ _BRONZE_DESCRIPTIONS = {
 }
 
 
+# Every Monday at 03:00 UTC, the week that has just ended (the latest week is the one running).
+WEEK_JUST_ENDED = (
+    AC.in_latest_time_window(lookback_delta=dt.timedelta(weeks=2)) & ~AC.in_latest_time_window()
+    & AC.cron_tick_passed("0 3 * * 1", "UTC").since_last_handled()
+    & ~AC.in_progress()
+)
+
+
 @dg.multi_asset(
     name="retail_bronze",
     specs=[
-        dg.AssetSpec(asset_key(BRONZE, t), description=d, group_name=GROUP, code_version=CODE_VERSION, kinds=KINDS)
+        dg.AssetSpec(asset_key(BRONZE, t), description=d, group_name=GROUP, code_version=CODE_VERSION, kinds=KINDS,
+                     automation_condition=WEEK_JUST_ENDED)
         for t, d in _BRONZE_DESCRIPTIONS.items()
     ],
     partitions_def=weekly_partitions,
@@ -136,6 +147,7 @@ def _layer(*deps: dg.AssetKey) -> dict:
         group_name=GROUP,
         code_version=CODE_VERSION,
         kinds=KINDS,
+        automation_condition=WHEN_INPUTS_CHANGE,
     )
 
 

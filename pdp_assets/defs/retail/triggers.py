@@ -1,14 +1,14 @@
-"""How retail work is started: the weekly job and its schedule."""
-
-import datetime as dt
+"""How retail work is started: every Monday the automation sensor builds the week that has just
+ended, bronze to gold, as the assets' AutomationConditions say; retail_job does the same by hand
+or for a range of weeks."""
 
 import dagster as dg
 
 from pdp_assets.defs.retail import assets
-from pdp_assets.lib.partitions import week_key, weekly_partitions
+from pdp_assets.lib.partitions import weekly_partitions
 
-# In process: every step and check of a run shares the process's one Spark session, instead of
-# each starting its own JVM (about 10 s and 1 GB each).
+# In process: every step and check of a run shares the process's one Spark session instead of
+# each starting its own JVM.
 retail_job = dg.define_asset_job(
     "retail_job",
     selection=dg.AssetSelection.groups(assets.GROUP),
@@ -16,12 +16,3 @@ retail_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Bronze -> silver -> gold for one week or a range of weeks, in one Spark session.",
 )
-
-
-@dg.schedule(job=retail_job, cron_schedule="0 3 * * 1", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.STOPPED)
-def retail_weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Every Monday at 03:00 UTC, the week that has just ended."""
-    last_week = week_key(context.scheduled_execution_time.date() - dt.timedelta(days=7))
-    return dg.RunRequest(run_key=last_week, partition_key=last_week)
-

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 import dagster as dg
 import polars as pl
 
+from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
 from pdp_assets.lib.metadata import markdown_table
 from pdp_assets.lib.partitions import week_bounds, weekly_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
@@ -274,10 +275,11 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
     retry = dg.RetryPolicy(max_retries=load.retry.max_retries, delay=load.retry.delay_seconds,
                            backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
     resources = {"warehouse", "storage"}
+    pool = f"warehouse_{load.name}"  # one window of a load at a time (dagster.yaml)
 
     def op(phase: str, **kwargs):
         return dg.op(name=f"{load.name}__{phase}", description=PHASE_DOCS[phase], retry_policy=retry,
-                     required_resource_keys=resources, tags={"pdp/phase": phase}, **kwargs)
+                     required_resource_keys=resources, tags={"pdp/phase": phase}, pool=pool, **kwargs)
 
     @op("stale_handling", out=dg.Out(dict))
     def stale_handling(context: dg.OpExecutionContext):
@@ -368,7 +370,9 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
     @dg.graph_asset(
         key=key, ins=ins, partitions_def=weekly_partitions, group_name=GROUP, check_specs=check_specs,
         description=load.description or f"{load.source.asset} loaded into {load.target_table}",
-        kinds={"snowflake"}, metadata={"target_table": load.target_table, "stage_table": load.stage,
+        kinds={"snowflake"}, automation_condition=WHEN_INPUTS_CHANGE,
+        backfill_policy=dg.BackfillPolicy.multi_run(1),  # a week window per run, as the drive table tracks
+        metadata={"target_table": load.target_table, "stage_table": load.stage,
                                        "merge_keys": ", ".join(load.merge_keys), "schema_drift": load.schema_drift},
     )
     def _load(source):
@@ -391,7 +395,7 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
 def build_load_job(load: Load):
     return dg.define_asset_job(
         f"warehouse_{load.name}_job", selection=dg.AssetSelection.assets(asset_key(load)),
-        partitions_def=weekly_partitions, tags={**JOB_TAGS, "pdp/warehouse": load.name},
+        partitions_def=weekly_partitions, tags=JOB_TAGS,
         description=f"Load weeks of {load.source.asset} into {load.target_table}.",
     )
 

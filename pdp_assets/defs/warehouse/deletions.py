@@ -13,11 +13,12 @@ import io
 import dagster as dg
 import polars as pl
 
-from pdp_assets.defs.lab_results.assets import deletion_partitions
 from pdp_assets.defs.warehouse.assets import CONFIG, GROUP
+from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import split_partition_key
 from pdp_assets.lib.metadata import markdown_table
+from pdp_assets.lib.partitions import deletion_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 from pdp_assets.lib.resources.warehouse import Warehouse
 from pdp_assets.lib.warehouse.config import WarehouseConfig
@@ -66,6 +67,7 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
         name="warehouse_lab_deletions",
         partitions_def=deletion_partitions,
         deps=["lab_deletions"],
+        automation_condition=WHEN_INPUTS_CHANGE,  # each deletion request, once the lab recorded it
         group_name=GROUP,
         kinds={"snowflake", "csv"},
         check_specs=[dg.AssetCheckSpec(PAIRS_GONE, asset="warehouse_lab_deletions", partitions_def=deletion_partitions,

@@ -5,8 +5,9 @@ Uploads and deletion requests are normally picked up by the lab sensors within a
 landing. "Run now" launches the same job for the same partition the sensor would use (the file
 name and its etag), for when someone does not want to wait or the sensor is stopped. If the
 sensor launches it too, the second run finds the upload in the archive and rewrites the same
-outputs: nothing is doubled. The lake is rebuilt by ``lab_lake_sensor`` from what these runs
-materialize; its state is shown so nobody waits for a sensor that is off.
+outputs: nothing is doubled. The lake weeks these runs change are rebuilt by the automation
+sensor (runs of Dagster's asset job, listed beside the lab jobs); the sensors' states are shown
+so nobody waits for a sensor that is off.
 """
 
 from dataclasses import dataclass
@@ -16,16 +17,16 @@ from urllib.parse import urlsplit
 import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
-from pdp_assets.defs.lab_results.assets import deletion_partitions, upload_partitions
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import partition_key
-from pdp_assets.lib.partitions import weekly_partitions
+from pdp_assets.lib.partitions import deletion_partitions, upload_partitions, weekly_partitions
 from pdp_assets.ops.admin.console import pending
-from pdp_assets.ops.runner import LAB_SENSORS
 
 __all__ = ["Dagster", "DagsterGraphQLClientError", "describe", "LAB_JOBS", "FINISHED"]
 
 LAB_JOBS = ["lab_intake_job", "lab_deletion_job", "lab_lake_job", "lab_export_job"]
+ASSET_JOB = "__ASSET_JOB"  # what the automation sensor's runs (and backfills) run
+SENSORS = ["lab_landing_sensor", "lab_deletion_sensor", "automation_sensor"]
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 # The drop containers and the job (and dynamic partitions) their sensor launches.
 DROP_JOBS = {
@@ -37,9 +38,9 @@ LAUNCHED_BY = {"pdp/launched_by": "pdp admin"}
 _RUN_FIELDS = "runId jobName status startTime endTime tags { key value }"
 # One request for the recent runs of every lab job (RunsFilter takes one job name).
 RUNS_QUERY = "query ($limit: Int) {\n" + "\n".join(
-    f'  {job}: runsOrError(filter: {{pipelineName: "{job}"}}, limit: $limit) '
+    f'  q{i}: runsOrError(filter: {{pipelineName: "{job}"}}, limit: $limit) '
     f"{{ __typename ... on Runs {{ results {{ {_RUN_FIELDS} }} }} ... on PythonError {{ message }} }}"
-    for job in LAB_JOBS
+    for i, job in enumerate([*LAB_JOBS, ASSET_JOB])
 ) + "\n}"
 REPOSITORIES_QUERY = """
 query {
@@ -164,17 +165,18 @@ class Dagster:
         return self._launch("lab_export_job", {"dagster/partition": last_week})
 
     def recent_runs(self, limit: int = 10) -> list[Run]:
-        """The newest runs of the lab jobs, newest first."""
+        """The newest runs of the lab jobs and of the automation sensor, newest first."""
         data = self.graphql(RUNS_QUERY, {"limit": limit})
         runs = []
-        for job in LAB_JOBS:
-            if data[job]["__typename"] != "Runs":
-                raise DagsterGraphQLClientError(data[job]["__typename"], data[job].get("message", ""))
-            for r in data[job]["results"]:
+        for found in data.values():
+            if found["__typename"] != "Runs":
+                raise DagsterGraphQLClientError(found["__typename"], found.get("message", ""))
+            for r in found["results"]:
                 tags = {t["key"]: t["value"] for t in r["tags"]}
                 ends = [tags.get(f"dagster/asset_partition_range_{end}") for end in ("start", "end")]
                 part = tags.get("dagster/partition") or "...".join(filter(None, ends))
-                by = tags.get("pdp/launched_by") or tags.get("dagster/sensor_name") or ""
+                by = (tags.get("pdp/launched_by") or tags.get("dagster/sensor_name")
+                      or ("automation_sensor" if "dagster/backfill" in tags or r["jobName"] == ASSET_JOB else ""))
                 runs.append(Run(r["runId"], r["jobName"], r["status"], part, r["startTime"], r["endTime"], by))
         return sorted(runs, key=lambda r: r.started or float("inf"), reverse=True)[:limit]
 
@@ -183,4 +185,4 @@ class Dagster:
         data = self.graphql(SENSORS_QUERY, {"selector": self.selector()})["sensorsOrError"]
         if data["__typename"] != "Sensors":
             raise DagsterGraphQLClientError(data["__typename"], data.get("message", ""))
-        return {s["name"]: s["sensorState"]["status"] for s in data["results"] if s["name"] in LAB_SENSORS}
+        return {s["name"]: s["sensorState"]["status"] for s in data["results"] if s["name"] in SENSORS}

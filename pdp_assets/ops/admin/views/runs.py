@@ -58,7 +58,7 @@ def live_runs() -> None:
     stopped = sorted(s for s, state in sensors.items() if state != "RUNNING")
     if stopped:
         st.warning(f"Sensors stopped: {', '.join(stopped)}. Nothing they watch is run until they are "
-                   "started again (the lake sensor turns processed uploads into lake runs): "
+                   "started again (the automation sensor turns processed uploads into lake runs): "
                    f"[start them in the Dagster UI]({dagster.url}/automation).")
     if not runs:
         st.caption("No lab runs yet.")
