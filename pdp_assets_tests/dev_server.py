@@ -71,7 +71,7 @@ def start_dev_server(tmp: Path, extra_env: Optional[dict] = None) -> DevServer:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PDP_", "AZURE_STORAGE_"))}
     env.update(PDP_HOME=str(home), DAGSTER_HOME=str(dagster_home), **(extra_env or {}))
     port = free_port()
-    process = start_dagster_dev(REPO / "workspace.yaml", env, port, Path(tmp))
+    process = start_dagster_dev(env, port, Path(tmp))
     server = DevServer(port, process, home, dagster_home, env)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -158,6 +158,7 @@ query ($filter: RunsFilter) {
       results {
         runId jobName status creationTime startTime endTime
         tags { key value }
+        assetSelection { path }
       }
     }
     ... on PythonError { message }
@@ -189,6 +190,7 @@ def runs(server: DevServer, job: Optional[str] = None) -> list[dict]:
     for run in data["results"]:
         run = dict(run)
         run["tags"] = {t["key"]: t["value"] for t in run["tags"]}
+        run["assets"] = {"/".join(a["path"]) for a in run.pop("assetSelection") or []}
         out.append(run)
     return out
 

@@ -29,7 +29,7 @@ from typing import Optional
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO / "node_modules" / ".bin" / "azurite-blob"
-DAGSTER_BIN = REPO / ".venv" / "bin" / "dagster"
+DG_BIN = REPO / ".venv" / "bin" / "dg"
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -217,13 +217,12 @@ def start_postgres(timeout: float = 60.0) -> tuple[subprocess.Popen, int, Path]:
     return process, port, data
 
 
-def start_dagster_dev(
-    workspace: Path, env: dict, port: int, tmp_dir: Path, cwd: Path = REPO
-) -> subprocess.Popen:
-    """``dagster dev -w workspace -h 127.0.0.1 -p port`` in its own process group.
+def start_dagster_dev(env: dict, port: int, tmp_dir: Path) -> subprocess.Popen:
+    """``dg dev -h 127.0.0.1 -p port`` in the project, in its own process group: what ``pdp ui``
+    runs (the webserver and the daemon, on the code location ``[tool.dg]`` names).
 
     ``env`` must hold DAGSTER_HOME (with a dagster.yaml in it). TMPDIR is set to ``tmp_dir/t``:
-    dagster dev puts its temporary workspace and gRPC sockets there. Keep ``tmp_dir`` short, a
+    dg dev puts its temporary workspace and gRPC sockets there. Keep ``tmp_dir`` short, a
     Unix socket path has a 107-byte limit. Its output goes to ``tmp_dir/dagster-dev.log``.
     """
     tmp_dir = Path(tmp_dir)
@@ -231,10 +230,10 @@ def start_dagster_dev(
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**env, "TMPDIR": str(tmp), "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
     return _spawn(
-        [str(DAGSTER_BIN), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        [str(DG_BIN), "dev", "-h", "127.0.0.1", "-p", str(port)],
         tmp_dir / "dagster-dev.log",
         env=env,
-        cwd=cwd,
+        cwd=REPO,
     )
 
 

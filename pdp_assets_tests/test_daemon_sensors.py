@@ -107,10 +107,14 @@ def succeeded(server: DevServer, job: str, where) -> dict | None:
 
 
 def lake_rebuild(server: DevServer, after: float, weeks: tuple[str, str]) -> dict | None:
-    """The automation sensor's lake run over ``weeks`` created after ``after``, once it succeeded."""
+    """The automation sensor's lake run over ``weeks`` created after ``after``, once it succeeded
+    (a run of one week carries that week as its partition, a range its two ends)."""
     def wanted(r):
-        ends = (r["tags"].get("dagster/asset_partition_range_start"), r["tags"].get("dagster/asset_partition_range_end"))
-        return r["creationTime"] >= after and "dagster/backfill" in r["tags"] and ends == weeks
+        tags = r["tags"]
+        ends = (tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end"))
+        if "dagster/partition" in tags:
+            ends = (tags["dagster/partition"],) * 2
+        return r["creationTime"] >= after and "lab_results" in r["assets"] and ends == weeks
     return succeeded(server, ASSET_JOB, wanted)
 
 

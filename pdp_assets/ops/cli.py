@@ -192,12 +192,11 @@ def sql(query):
 @main.command()
 @click.option("--port", default=3000, show_default=True)
 def ui(port):
-    """Start `dagster dev` (web UI + daemon) on 127.0.0.1 with this instance."""
+    """Start `dg dev` (web UI + daemon) on 127.0.0.1 with this instance."""
     dagster_home()
-    os.execvp(
-        sys.executable,
-        [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-    )
+    os.chdir(REPO)  # dg dev serves the project [tool.dg] in pyproject.toml names
+    dg = str(Path(sys.executable).with_name("dg"))
+    os.execv(dg, [dg, "dev", "-h", "127.0.0.1", "-p", str(port)])
 
 
 @main.command()

@@ -5,17 +5,14 @@ builds only the weeks whose content or code changed. The jobs do the same by han
 import dagster as dg
 
 from pdp_assets.defs.health.assets import BLOOD_PRESSURE, DAILY, HEART_RATE, RAW_BP, RAW_MI_BAND, SLEEP
-from pdp_assets.lib.partitions import weekly_partitions
 
 health_observe_job = dg.define_asset_job(
     "health_observe_job",
     selection=dg.AssetSelection.assets(RAW_BP, RAW_MI_BAND),
-    partitions_def=weekly_partitions,
     description="Read the sheet and the Drive folder; record a data version per week (no writes).",
 )
 health_job = dg.define_asset_job(
     "health_job",
     selection=dg.AssetSelection.assets(BLOOD_PRESSURE, HEART_RATE, SLEEP, DAILY),
-    partitions_def=weekly_partitions,
     description="Normalise, validate and merge the selected weeks (a range runs as one run).",
 )

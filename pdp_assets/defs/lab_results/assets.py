@@ -236,7 +236,7 @@ def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.M
     changed = table.filter((pl.col("inserted") + pl.col("updated") + pl.col("removed")) > 0)
     if changed.height:
         now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        storage.write(lake.LOGS, f"lake_{now}.csv", lake.to_csv(changed.with_columns(run_id=pl.lit(context.run_id))))
+        storage.write(lake.LOGS, f"lake_{now}.csv", lake.to_csv(changed.with_columns(run_id=pl.lit(context.run.run_id))))
     return dg.MaterializeResult(
         metadata={
             "weeks": len(weeks),

@@ -17,14 +17,12 @@ from pdp_assets.lib.resources.storage import BlobStorage
 lab_intake_job = dg.define_asset_job(
     "lab_intake_job",
     selection=dg.AssetSelection.assets("lab_raw_uploads", "lab_valid_rows", "lab_quarantine"),
-    partitions_def=upload_partitions,
     executor_def=dg.in_process_executor,
     description="Process one landing-zone upload.",
 )
 lab_deletion_job = dg.define_asset_job(
     "lab_deletion_job",
     selection=dg.AssetSelection.assets("lab_deletions"),
-    partitions_def=deletion_partitions,
     executor_def=dg.in_process_executor,
     description="Record one deletion request and honour it in the lab storage.",
 )

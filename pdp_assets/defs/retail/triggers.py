@@ -5,14 +5,12 @@ or for a range of weeks."""
 import dagster as dg
 
 from pdp_assets.defs.retail import assets
-from pdp_assets.lib.partitions import weekly_partitions
 
 # In process: every step and check of a run shares the process's one Spark session instead of
 # each starting its own JVM.
 retail_job = dg.define_asset_job(
     "retail_job",
     selection=dg.AssetSelection.groups(assets.GROUP),
-    partitions_def=weekly_partitions,
     executor_def=dg.in_process_executor,
     description="Bronze -> silver -> gold for one week or a range of weeks, in one Spark session.",
 )

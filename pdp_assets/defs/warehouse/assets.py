@@ -106,7 +106,7 @@ class _Phase:
                     row = drive.get(cur, table, load_id) or {}
                     retries = int(row.get("RETRIES") or 0) + (1 if row.get("STATUS") == drive.FAILED else 0)
                     drive.update(cur, table, load_id, STATUS=drive.RUNNING, PHASE=self.name,
-                                 RUN_ID=self.context.run_id, RETRIES=retries)
+                                 RUN_ID=self.context.run.run_id, RETRIES=retries)
                 result, fields = work(cur)
                 seconds = round(time.monotonic() - started, 3)
                 if self.load_id:
@@ -147,7 +147,7 @@ def _stale_handling(context, warehouse, storage, cfg: WarehouseConfig, load: Loa
         limit = drive.now() - dt.timedelta(minutes=load.stale_after_minutes)
         stale = []
         for row in drive.attempts(cur, cfg.drive_table, load.name):
-            if row["STATUS"] != drive.RUNNING or row["RUN_ID"] == context.run_id:
+            if row["STATUS"] != drive.RUNNING or row["RUN_ID"] == context.run.run_id:
                 continue
             run = context.instance.get_run_by_id(row["RUN_ID"]) if row["RUN_ID"] else None
             beat = row["UPDATED_AT"]
@@ -190,7 +190,7 @@ def _pre_validation(context, warehouse, storage: BlobStorage, cfg: WarehouseConf
         drive.insert(cur, cfg.drive_table, {
             "LOAD_ID": load_id, "LOAD_NAME": load.name, "WINDOW_KEY": key, "WINDOW_START": first,
             "WINDOW_END": last_day, "ATTEMPT": attempt, "RUN_KIND": kind, "STATUS": drive.RUNNING,
-            "PHASE": "pre_validation", "RETRIES": 0, "RUN_ID": context.run_id, "TOLERANCE_PERCENT": load.tolerance_percent,
+            "PHASE": "pre_validation", "RETRIES": 0, "RUN_ID": context.run.run_id, "TOLERANCE_PERCENT": load.tolerance_percent,
             "STALE_HANDLING_SECONDS": stale.get("seconds"), "STARTED_AT": drive.now(), "UPDATED_AT": drive.now(),
         })
         phase.load_id = load_id  # from here on a failure is recorded on this attempt
@@ -348,7 +348,7 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
         with warehouse.connect() as conn:
             cur = conn.cursor()
             drive.update(cur, cfg.drive_table, window.load_id, STATUS=drive.SUCCEEDED, PHASE="commit",
-                         RUN_ID=context.run_id, FINISHED_AT=drive.now())
+                         RUN_ID=context.run.run_id, FINISHED_AT=drive.now())
             row = drive.get(cur, cfg.drive_table, window.load_id) or {}
         seconds = {p: row.get(f"{p.upper()}_SECONDS") for p in
                    ("stale_handling", "pre_validation", "source_to_stage", "stage_to_target", "audit",
@@ -395,7 +395,7 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
 def build_load_job(load: Load):
     return dg.define_asset_job(
         f"warehouse_{load.name}_job", selection=dg.AssetSelection.assets(asset_key(load)),
-        partitions_def=weekly_partitions, tags=JOB_TAGS,
+        tags=JOB_TAGS,
         description=f"Load weeks of {load.source.asset} into {load.target_table}.",
     )
 
