@@ -277,7 +277,7 @@ def test_lab_pipeline_runs_on_azurite(azure_env):
         meta = {k: v.value for k, v in intake.metadata.items()}
         assert (meta["rows_read"], meta["rows_valid"], meta["rows_quarantined"]) == (5, 3, 2)
         # the asset metadata points into Azure, not at a local folder
-        assert latest("lab_quarantine").metadata["path"].value.startswith(storage.location(lake.QUARANTINE))
+        assert latest("lab_quarantine").metadata["dagster/uri"].value.startswith(storage.location(lake.QUARANTINE))
 
     week = lake.lake_blob("2024-01-01")
     assert week == "year=2024/week=01/data.parquet"

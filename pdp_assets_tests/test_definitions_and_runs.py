@@ -160,3 +160,26 @@ def test_the_code_location_loads_without_a_deprecated_api_in_project_code(pdp_en
                          env={**os.environ, "PDP_HOME": str(pdp_env)})
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.split()[-1]) > 20
+
+
+def test_the_same_metadata_keys_in_every_source(defs, storage, instance):
+    graph = defs.resolve_asset_graph()
+    tables = [k for k in graph.materializable_asset_keys
+              if graph.get(k).group_name in ("lab_results", "health", "retail") and k.to_user_string() not in
+              ("lab_raw_uploads", "lab_quarantine", "lab_deletions")]
+    missing = [k.to_user_string() for k in tables if "dagster/column_schema" not in graph.get(k).metadata]
+    assert missing == []
+    columns = [c.name for c in graph.get(dg.AssetKey("lab_results")).metadata["dagster/column_schema"].columns]
+    assert columns == ["sample_id", "test_date", "result", "viral_load"]
+
+    storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-10,NEG,0", "A3,2024-01-10,bad,1"))
+    evaluate_and_run(defs, instance)
+    for key, rows in [("lab_raw_uploads", 3), ("lab_valid_rows", 2), ("lab_quarantine", 1), ("lab_cdc_export", 2)]:
+        meta = instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.metadata
+        assert meta["dagster/row_count"].value == rows, key
+        assert meta["dagster/uri"].value.startswith(str(storage.root)), key
+    # each lake week its own row count and file
+    weeks = {r.partition_key: r.asset_materialization.metadata for r in
+             instance.fetch_materializations(dg.AssetKey("lab_results"), limit=10).records}
+    assert {w: m["dagster/row_count"].value for w, m in weeks.items()} == {"2024-01-01": 1, "2024-01-08": 1}
+    assert weeks["2024-01-08"]["dagster/uri"].value.endswith("year=2024/week=02/data.parquet")

@@ -1,9 +1,56 @@
-"""Shared helpers for what assets and checks show in the Dagster UI."""
+"""What assets and checks show in the Dagster UI, the same way in every source.
+
+Keys: ``dagster/row_count`` (rows stored), ``dagster/uri`` (where they are stored),
+``dagster/column_schema`` (from the asset's Pandera schema), ``dagster/table_name`` (a
+warehouse table); a source's own figures beside them (``rows_read``, ``rows_quarantined``, ...).
+"""
 
 import dagster as dg
 import pandera.errors
 import polars as pl
 from tabulate import tabulate
+
+
+ROW_COUNT = "dagster/row_count"
+URI = "dagster/uri"
+COLUMN_SCHEMA = "dagster/column_schema"
+TABLE_NAME = "dagster/table_name"
+
+
+def _describe(check) -> str:
+    if check.error:
+        return str(check.error)
+    stats = ", ".join(f"{k}={v}" for k, v in (check.statistics or {}).items())
+    return f"{check.name}({stats})"
+
+
+def column_schema(schema, checks: bool = True) -> dg.TableSchema:
+    """A Pandera schema (or model) as the UI's column list: name, type, nullability, uniqueness
+    and, with ``checks``, what each check requires (off where a check's bounds are a run's)."""
+    if isinstance(schema, type):
+        schema = schema.to_schema()
+    return dg.TableSchema(columns=[
+        dg.TableColumn(
+            name,
+            str(column.dtype),
+            description=column.description,
+            constraints=dg.TableColumnConstraints(
+                nullable=column.nullable, unique=column.unique,
+                other=[_describe(c) for c in column.checks] if checks else [],
+            ),
+        )
+        for name, column in schema.columns.items()
+    ])
+
+
+def record_weeks(context: dg.AssetExecutionContext, table: pl.DataFrame, asset_key=None) -> None:
+    """Each week's own figures on its own materialization (a range run records every week): the
+    table's columns, ``rows`` as ``dagster/row_count`` and ``uri`` as ``dagster/uri``."""
+    names = {"rows": ROW_COUNT, "uri": URI}
+    for row in table.iter_rows(named=True):
+        week = row.pop("week")
+        context.add_asset_metadata({names.get(k, k): v for k, v in row.items()}, asset_key=asset_key,
+                                   partition_key=week)
 
 
 def markdown_table(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:

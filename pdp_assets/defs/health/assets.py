@@ -14,10 +14,10 @@ import dagster as dg
 import polars as pl
 
 from pdp_assets.lib.automation import AC, WHEN_INPUTS_CHANGE, WHEN_SOURCE_CHANGES
-from pdp_assets.lib.health import normalise as n, store
+from pdp_assets.lib.health import normalise as n, schemas, store
 from pdp_assets.lib.health.settings import HealthSettings
-from pdp_assets.lib.metadata import markdown_table
-from pdp_assets.lib.partitions import week_path, weekly_partitions
+from pdp_assets.lib.metadata import COLUMN_SCHEMA, column_schema, markdown_table, record_weeks, ROW_COUNT, URI
+from pdp_assets.lib.partitions import week_bounds, week_path, weekly_partitions
 from pdp_assets.lib.resources.google import GoogleSource
 from pdp_assets.lib.resources.storage import BlobStorage
 
@@ -37,6 +37,10 @@ ROWS_ACCOUNTED = "rows_accounted"  # blocking: rows read = kept + quarantined (+
 def code_version(number: int) -> str:
     """The code's own version and the settings that change results."""
     return f"{number};{SETTINGS.rules}"
+
+
+# The layers' schemas bound a date to its week; the UI's column list shows their columns only.
+_ANY_WEEK = week_bounds(weekly_partitions.get_first_partition_key())
 
 
 def local_today() -> dt.date:
@@ -148,14 +152,12 @@ def _accounted(asset: dg.AssetKey, table: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def _per_week_metadata(context: dg.AssetExecutionContext, asset: dg.AssetKey, table: pl.DataFrame) -> None:
-    """Each week's own counts on its own materialization (a range run records every week)."""
-    for row in table.iter_rows(named=True):
-        context.add_asset_metadata(
-            {f"week_{k}": row[k] for k in ("read", "kept", "rows", "quarantined", "left_out", "path")},
-            asset_key=asset,
-            partition_key=row["week"],
-        )
+def _per_week_metadata(context: dg.AssetExecutionContext, asset: dg.AssetKey, table: pl.DataFrame,
+                       storage: BlobStorage, layer: str) -> None:
+    """Each week's rows and file on its own materialization (a range run records every week)."""
+    uri = pl.col("week").map_elements(lambda w: storage.location(store.CONTAINER, store.week_blob(layer, w)),
+                                      return_dtype=pl.String)
+    record_weeks(context, table.select("week", "rows", "read", "kept", "quarantined", "left_out", uri=uri), asset)
 
 
 def _summary(table: pl.DataFrame, storage: BlobStorage, layer: str) -> dict:
@@ -164,11 +166,10 @@ def _summary(table: pl.DataFrame, storage: BlobStorage, layer: str) -> dict:
         "weeks": table.height,
         "rows_read": int(table["read"].sum()),
         "rows_kept": int(table["kept"].sum()),
-        "rows_written": int(table["rows"].sum()),
+        "rows_in_weeks": int(table["rows"].sum()),
         "rows_quarantined": int(table["quarantined"].sum()),
         "rows_left_out": int(table["left_out"].sum()),
         "weeks_with_data": markdown_table(changed.select("path", "read", "kept", "quarantined", "left_out"), 25),
-        "path": storage.location(store.CONTAINER, layer),
     }
 
 
@@ -176,6 +177,7 @@ def _summary(table: pl.DataFrame, storage: BlobStorage, layer: str) -> dict:
 
 @dg.asset(
     key=BLOOD_PRESSURE,
+    metadata={COLUMN_SCHEMA: column_schema(schemas.blood_pressure(*_ANY_WEEK), checks=False)},
     deps=[RAW_BP],
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -202,7 +204,7 @@ def health_blood_pressure(
     table = write_layer(storage, "blood_pressure", weeks, rows, split.kept, split.quarantine)
     for note in sheet.notes:
         context.log.warning(note)
-    _per_week_metadata(context, BLOOD_PRESSURE, table)
+    _per_week_metadata(context, BLOOD_PRESSURE, table, storage, "blood_pressure")
     return dg.MaterializeResult(
         metadata={
             **_summary(table, storage, "blood_pressure"),
@@ -224,10 +226,13 @@ def health_blood_pressure(
     name="health_mi_band",
     specs=[
         dg.AssetSpec(HEART_RATE, deps=[RAW_MI_BAND], group_name=GROUP, code_version=code_version(1),
+                     metadata={COLUMN_SCHEMA: column_schema(schemas.heart_rate(*_ANY_WEEK), checks=False)},
                      automation_condition=WHEN_SOURCE_CHANGES, kinds={"polars", "parquet"},
                      description="One row per local day: mean of avg_hr, lowest min_hr, highest max_hr of the "
                      "day's valid heart_rate records (heart_rate/year=YYYY/week=WW/data.parquet)."),
         dg.AssetSpec(SLEEP, deps=[RAW_MI_BAND], group_name=GROUP, code_version=code_version(1),
+                     metadata={COLUMN_SCHEMA: column_schema(schemas.sleep(*_ANY_WEEK, SETTINGS.min_sleep_minutes),
+                                                            checks=False)},
                      automation_condition=WHEN_SOURCE_CHANGES, kinds={"polars", "parquet"},
                      description="One row per local date on which sleep ended: the sessions of at least the "
                      "minimum length summed, stages in minutes (sleep/year=YYYY/week=WW/data.parquet). Shorter "
@@ -273,8 +278,8 @@ def health_mi_band(context: dg.AssetExecutionContext, google: GoogleSource, stor
         storage, "sleep", weeks, records.filter(pl.col("key") == "sleep"), sl.kept, sl.quarantine,
         kept_input=pl.col("sessions").sum(), left_out=left_out,
     )
-    _per_week_metadata(context, HEART_RATE, hr_table)
-    _per_week_metadata(context, SLEEP, sl_table)
+    _per_week_metadata(context, HEART_RATE, hr_table, storage, "heart_rate")
+    _per_week_metadata(context, SLEEP, sl_table, storage, "sleep")
     yield dg.MaterializeResult(
         asset_key=HEART_RATE,
         metadata={**_summary(hr_table, storage, "heart_rate"), **export_meta,
@@ -298,6 +303,7 @@ def health_mi_band(context: dg.AssetExecutionContext, google: GoogleSource, stor
 
 @dg.asset(
     key=DAILY,
+    metadata={COLUMN_SCHEMA: column_schema(schemas.daily(*_ANY_WEEK), checks=False)},
     deps=[BLOOD_PRESSURE, HEART_RATE, SLEEP],
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -318,7 +324,8 @@ def daily_health_metrics(context: dg.AssetExecutionContext, storage: BlobStorage
     per_week = store.split_by_week(daily, weeks)
     for wk, frame in per_week.items():
         store.write_week(storage, "daily_health_metrics", wk, frame)
-        context.add_asset_metadata({"week_days": frame.height, "week_path": week_path(wk)}, partition_key=wk)
+        context.add_asset_metadata({ROW_COUNT: frame.height, URI: storage.location(
+            store.CONTAINER, store.week_blob("daily_health_metrics", wk))}, partition_key=wk)
     complete = daily.filter(pl.col("missing_sources") == "")
     return dg.MaterializeResult(
         metadata={
@@ -331,6 +338,5 @@ def daily_health_metrics(context: dg.AssetExecutionContext, storage: BlobStorage
             "preview": markdown_table(daily.drop("week").select(
                 "date", "bp_readings", "systolic_mean", "diastolic_mean", "avg_hr", "sleep_minutes",
                 "sleep_score", "missing_sources")),
-            "path": storage.location(store.CONTAINER, "daily_health_metrics"),
         }
     )

@@ -10,9 +10,9 @@ import polars as pl
 from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.deletions import delete_records
-from pdp_assets.lib.lab_results.intake import ingest_upload
+from pdp_assets.lib.lab_results.intake import ingest_upload, split_partition_key
 from pdp_assets.lib.lab_results.schemas import LabResult
-from pdp_assets.lib.metadata import markdown_table, pandera_check_result
+from pdp_assets.lib.metadata import COLUMN_SCHEMA, column_schema, markdown_table, pandera_check_result, record_weeks, ROW_COUNT, URI
 from pdp_assets.lib.partitions import deletion_partitions, upload_partitions, week_path, weekly_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 
@@ -81,6 +81,7 @@ lab_staged_weeks = dg.AssetSpec(
             group_name=GROUP,
             description="The valid, typed rows of each upload, staged by ISO week (archive/valid/) for the lake.",
             kinds={"parquet", "polars"},
+            metadata={COLUMN_SCHEMA: column_schema(LabResult)},
         ),
         dg.AssetSpec(
             QUARANTINE,
@@ -119,6 +120,8 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
         asset_key=RAW_UPLOADS,
         data_version=version,
         metadata={
+            ROW_COUNT: report.rows_read,
+            URI: storage.location(lake.ARCHIVE, lake.raw_blob(split_partition_key(context.partition_key)[1], report.source_file)),
             "source_file": report.source_file,
             "sha256": report.sha256,
             "landed_at": report.landed_at,
@@ -152,7 +155,8 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
     yield dg.MaterializeResult(
         asset_key=VALID_ROWS,
         data_version=version,
-        metadata={**counts, "weeks": dg.MetadataValue.json(report.weeks), "notes": "\n".join(report.notes)},
+        metadata={ROW_COUNT: report.rows_valid, URI: storage.location(lake.ARCHIVE, "valid/"), **counts, "weeks": dg.MetadataValue.json(report.weeks),
+                  "notes": "\n".join(report.notes)},
         check_results=gates,
     )
     if all(g.passed for g in gates):  # the blocking checks keep the lake from rebuilding on bad rows
@@ -168,8 +172,8 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
         asset_key=QUARANTINE,
         data_version=version,
         metadata={
-            "rows_quarantined": report.rows_quarantined,
-            "path": storage.location(lake.QUARANTINE, report.quarantine_blob or ""),
+            ROW_COUNT: report.rows_quarantined,
+            URI: storage.location(lake.QUARANTINE, report.quarantine_blob or ""),
             "preview": markdown_table(quarantine.select("row_number", "pipeline_error") if quarantine.height else quarantine),
         },
         check_results=[quarantine_check],
@@ -220,6 +224,7 @@ def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg
     group_name=GROUP,
     code_version="1",
     kinds={"parquet", "polars"},
+    metadata={COLUMN_SCHEMA: column_schema(LabResult)},
     automation_condition=WHEN_INPUTS_CHANGE,
     pool="lab_lake",  # rebuilds rewrite week files: dagster.yaml runs one at a time
 )
@@ -233,6 +238,9 @@ def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.M
         changes += lake.rebuild_weeks(storage, weeks[start : start + 52])
         context.log.info(f"rebuilt {len(changes)}/{len(weeks)} weeks")
     table = pl.DataFrame(changes).with_columns(path=pl.col("week").map_elements(week_path, return_dtype=pl.String))
+    record_weeks(context, table.select("week", "rows", "inserted", "updated", "removed",
+                                       uri=pl.col("week").map_elements(lambda w: storage.location(lake.DATA, lake.lake_blob(w)),
+                                                                       return_dtype=pl.String)))
     changed = table.filter((pl.col("inserted") + pl.col("updated") + pl.col("removed")) > 0)
     if changed.height:
         now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
@@ -241,12 +249,11 @@ def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.M
         metadata={
             "weeks": len(weeks),
             "weeks_changed": changed.height,
-            "rows": int(table["rows"].sum()),
-            "inserted": int(table["inserted"].sum()),
-            "updated": int(table["updated"].sum()),
-            "removed": int(table["removed"].sum()),
+            "rows_in_weeks": int(table["rows"].sum()),
+            "inserted_in_weeks": int(table["inserted"].sum()),
+            "updated_in_weeks": int(table["updated"].sum()),
+            "removed_in_weeks": int(table["removed"].sum()),
             "changed_weeks": markdown_table(changed.select("path", "rows", "inserted", "updated", "removed"), 25),
-            "path": storage.location(lake.DATA),
         }
     )
 
@@ -258,6 +265,7 @@ def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.M
     group_name=GROUP,
     code_version="1",
     kinds={"csv"},
+    metadata={COLUMN_SCHEMA: column_schema(LabResult)},
     automation_condition=WHEN_INPUTS_CHANGE,
     pool="lab_lake",
 )
@@ -268,8 +276,8 @@ def lab_cdc_export(context: dg.AssetExecutionContext, storage: BlobStorage) -> d
     preview = pl.read_csv(storage.read(lake.DATA, lake.EXPORT_BLOB), n_rows=10, infer_schema=False)
     return dg.MaterializeResult(
         metadata={
-            "rows": rows,
-            "path": storage.location(lake.DATA, lake.EXPORT_BLOB),
+            ROW_COUNT: rows,
+            URI: storage.location(lake.DATA, lake.EXPORT_BLOB),
             "preview": markdown_table(preview),
         }
     )

@@ -15,10 +15,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdp_assets.lib.automation import AC, WHEN_INPUTS_CHANGE
-from pdp_assets.lib.metadata import markdown_table
+from pdp_assets.lib.metadata import COLUMN_SCHEMA, column_schema, markdown_table, ROW_COUNT, URI
 from pdp_assets.lib.partitions import week_path, weekly_partitions
 from pdp_assets.lib.resources.spark import SparkResource
-from pdp_assets.lib.retail import generator, lake, transforms
+from pdp_assets.lib.retail import generator, lake, schemas, transforms
 from pdp_assets.lib.retail.lake import BRONZE, GOLD, SILVER, WEEK
 
 GROUP = "retail"
@@ -29,6 +29,10 @@ KEYS = {"customers": "customer_id", "products": "product_id", "transactions": "t
 
 def asset_key(layer: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(f"retail_{layer}_{table}")
+
+
+def _columns(layer: str, table: str) -> dict:
+    return {COLUMN_SCHEMA: column_schema(getattr(schemas, f"{layer}_{table}"))}
 
 
 class GeneratorConfig(dg.Config):
@@ -52,7 +56,7 @@ def _profile(frame: DataFrame, key: Optional[str], weeks: list[str]) -> dict[str
     nulls = {c: int(per_week[c].sum()) for c in columns}
     cells = rows * len(columns)
     meta: dict[str, Any] = {
-        "dagster/row_count": rows,
+        ROW_COUNT: rows,
         "null_counts": dg.MetadataValue.json(nulls),
         "completeness_pct": round(100.0 * (1 - sum(nulls.values()) / cells), 3) if cells else 100.0,
         "rows_by_week": markdown_table(pl.DataFrame({"week": paths, "rows": per_week["_rows"]}), rows=60),
@@ -77,7 +81,7 @@ def _publish(
     path = lake.write_weeks(spark, frame, layer, table)
     stored = lake.read_weeks(spark, layer, table, weeks)
     key = KEYS.get(table) if layer != GOLD else None
-    meta = {"weeks": len(weeks), "path": path, **_profile(stored, key, weeks)}
+    meta = {"weeks": len(weeks), URI: path, **_profile(stored, key, weeks)}
     if fates is not None:
         # Every input row is accounted for: read = kept + each reason's drops.
         counts = dict(fates.groupBy(transforms.FATE).count().collect())
@@ -120,7 +124,7 @@ WEEK_JUST_ENDED = (
     name="retail_bronze",
     specs=[
         dg.AssetSpec(asset_key(BRONZE, t), description=d, group_name=GROUP, code_version=CODE_VERSION, kinds=KINDS,
-                     automation_condition=WEEK_JUST_ENDED)
+                     automation_condition=WEEK_JUST_ENDED, metadata=_columns(BRONZE, t))
         for t, d in _BRONZE_DESCRIPTIONS.items()
     ],
     partitions_def=weekly_partitions,
@@ -139,9 +143,10 @@ def retail_bronze(
             yield _publish(context, spark, frame, BRONZE, table)
 
 
-def _layer(*deps: dg.AssetKey) -> dict:
+def _layer(layer: str, table: str, *deps: dg.AssetKey) -> dict:
     return dict(
         deps=list(deps),
+        metadata=_columns(layer, table),
         partitions_def=weekly_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=GROUP,
@@ -151,7 +156,7 @@ def _layer(*deps: dg.AssetKey) -> dict:
     )
 
 
-@dg.asset(**_layer(asset_key(BRONZE, "transactions")))
+@dg.asset(**_layer(SILVER, "transactions", asset_key(BRONZE, "transactions")))
 def retail_silver_transactions(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """Completed orders only, one row per transaction_id, typed (amount double, timestamp UTC),
     with date, hour, weekday and weekend flag; missing payment method, device or browser become
@@ -161,7 +166,7 @@ def retail_silver_transactions(context: dg.AssetExecutionContext, spark: SparkRe
     return _publish(context, spark, cleaned.frame, SILVER, "transactions", cleaned.fates)
 
 
-@dg.asset(**_layer(asset_key(BRONZE, "products")))
+@dg.asset(**_layer(SILVER, "products", asset_key(BRONZE, "products")))
 def retail_silver_products(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """Active products only, one row per product_id, with price band (budget/mid/premium), stock
     status (out_of_stock/low_stock/in_stock) and inventory value; a missing supplier becomes
@@ -170,7 +175,7 @@ def retail_silver_products(context: dg.AssetExecutionContext, spark: SparkResour
     return _publish(context, spark, cleaned.frame, SILVER, "products", cleaned.fates)
 
 
-@dg.asset(**_layer(asset_key(BRONZE, "customers"), asset_key(SILVER, "transactions")))
+@dg.asset(**_layer(SILVER, "customers", asset_key(BRONZE, "customers"), asset_key(SILVER, "transactions")))
 def retail_silver_customers(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """One row per customer and week, enriched with the week's spending from clean transactions
     (total, orders, average order, last purchase), the segment it earns (Premium >= 5,000,
@@ -182,7 +187,7 @@ def retail_silver_customers(context: dg.AssetExecutionContext, spark: SparkResou
     return _publish(context, spark, cleaned.frame, SILVER, "customers", cleaned.fates)
 
 
-@dg.asset(**_layer(asset_key(SILVER, "customers")))
+@dg.asset(**_layer(GOLD, "customer_segments", asset_key(SILVER, "customers")))
 def retail_gold_customer_segments(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """Customer segment analysis by week and city: customers, revenue, average spend, orders and
     order value of each segment."""
@@ -190,7 +195,7 @@ def retail_gold_customer_segments(context: dg.AssetExecutionContext, spark: Spar
     return _publish(context, spark, frame, GOLD, "customer_segments")
 
 
-@dg.asset(**_layer(asset_key(SILVER, "transactions"), asset_key(SILVER, "products")))
+@dg.asset(**_layer(GOLD, "category_performance", asset_key(SILVER, "transactions"), asset_key(SILVER, "products")))
 def retail_gold_category_performance(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """Product category performance by week: orders, units, revenue, average order value,
     customers and share of the week's revenue."""
@@ -200,21 +205,21 @@ def retail_gold_category_performance(context: dg.AssetExecutionContext, spark: S
     return _publish(context, spark, frame, GOLD, "category_performance")
 
 
-@dg.asset(**_layer(asset_key(SILVER, "transactions")))
+@dg.asset(**_layer(GOLD, "payment_methods", asset_key(SILVER, "transactions")))
 def retail_gold_payment_methods(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """Payment method usage by week: orders, revenue, average amount and share of orders."""
     frame = transforms.payment_methods(_read(spark, context, SILVER, "transactions"))
     return _publish(context, spark, frame, GOLD, "payment_methods")
 
 
-@dg.asset(**_layer(asset_key(SILVER, "transactions")))
+@dg.asset(**_layer(GOLD, "devices", asset_key(SILVER, "transactions")))
 def retail_gold_devices(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """Device and browser statistics by week: orders, revenue, average amount, customers."""
     frame = transforms.devices(_read(spark, context, SILVER, "transactions"))
     return _publish(context, spark, frame, GOLD, "devices")
 
 
-@dg.asset(**_layer(asset_key(SILVER, "products")))
+@dg.asset(**_layer(GOLD, "supplier_inventory", asset_key(SILVER, "products")))
 def retail_gold_supplier_inventory(context: dg.AssetExecutionContext, spark: SparkResource) -> dg.MaterializeResult:
     """Product inventory by week, supplier and category: active products, stock, stock-outs,
     low stock, average price and inventory value."""

@@ -19,7 +19,7 @@ import dagster as dg
 import polars as pl
 
 from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
-from pdp_assets.lib.metadata import markdown_table
+from pdp_assets.lib.metadata import markdown_table, ROW_COUNT, TABLE_NAME
 from pdp_assets.lib.partitions import week_bounds, weekly_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 from pdp_assets.lib.resources.warehouse import Warehouse
@@ -360,7 +360,8 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
             "inserted": window.inserted, "updated": window.updated, "target_rows": row.get("TARGET_ROWS") or 0,
             "target_cleaned": row.get("TARGET_CLEANED_ROWS") or 0, "retries": row.get("RETRIES") or 0,
             "schema_changes": window.schema_changes or "none", "phase_seconds": markdown_table(timing),
-            "table": f"{warehouse.database}.{warehouse.schema_name}.{load.target_table}",
+            ROW_COUNT: row.get("TARGET_ROWS") or 0,
+            TABLE_NAME: f"{warehouse.database}.{warehouse.schema_name}.{load.target_table}",
             "where": warehouse.describe(),
         })
 

@@ -8,7 +8,6 @@ per pair and table, saying whether it was deleted there.
 """
 
 import datetime as dt
-import io
 
 import dagster as dg
 import polars as pl
@@ -16,6 +15,7 @@ import polars as pl
 from pdp_assets.defs.warehouse.assets import CONFIG, GROUP
 from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
 from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.deletions import requested_pairs
 from pdp_assets.lib.lab_results.intake import split_partition_key
 from pdp_assets.lib.metadata import markdown_table
 from pdp_assets.lib.partitions import deletion_partitions
@@ -26,21 +26,6 @@ from pdp_assets.lib.warehouse.sql import q, table_columns
 
 CHUNK = 200  # pairs per statement: keeps statements small on any warehouse
 PAIRS_GONE = "pairs_gone"  # check: nothing requested is left in the warehouse
-
-
-def request_pairs(storage: BlobStorage, request_key: str) -> tuple[pl.DataFrame, str]:
-    """The (sample_id, test_date) pairs of the request's newest lab deletion log, and its name.
-    A rejected request has no pairs."""
-    _, uid = split_partition_key(request_key)
-    logs = [b.name for b in storage.list_blobs(lake.LOGS, "deletion_") if b.name.endswith(f"_{uid}.csv")]
-    if not logs:
-        raise dg.Failure(f"no lab deletion log for {request_key} in {storage.location(lake.LOGS)}: "
-                         "materialize lab_deletions for this request first", allow_retries=False)
-    name = max(logs)  # names start with the timestamp
-    log = pl.read_csv(io.BytesIO(storage.read(lake.LOGS, name)), infer_schema=False)
-    pairs = log.filter(pl.col("status").is_in(["deleted", "not_found"])).select(
-        "sample_id", pl.col("test_date").str.to_date("%Y-%m-%d")).unique(maintain_order=True)
-    return pairs, name
 
 
 def delete_pairs(cur, table: str, pairs: pl.DataFrame, delete: bool = True) -> set[tuple[str, dt.date]]:
@@ -79,7 +64,10 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """The records of a lab deletion request deleted from the warehouse too (target and stage
         tables of every load with honour_lab_deletions), logged in logs/warehouse_deletion_*.csv."""
-        pairs, lab_log = request_pairs(storage, context.partition_key)
+        try:
+            pairs = requested_pairs(storage, context.partition_key)
+        except LookupError as e:
+            raise dg.Failure(str(e), allow_retries=False) from e
         rows = []
         with warehouse.connect() as conn:
             cur = conn.cursor()
@@ -95,7 +83,7 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
         now = dt.datetime.now(dt.timezone.utc)
         log = pl.DataFrame(rows, schema={"sample_id": pl.String, "test_date": pl.String, "table": pl.String,
                                          "status": pl.String}).with_columns(
-            request=pl.lit(context.partition_key), lab_log=pl.lit(lab_log), warehouse=pl.lit(warehouse.describe()),
+            request=pl.lit(context.partition_key), warehouse=pl.lit(warehouse.describe()),
             logged_at=pl.lit(now.isoformat()))
         _, uid = split_partition_key(context.partition_key)
         name = f"warehouse_deletion_{now.strftime('%Y%m%dT%H%M%S')}_{uid}.csv"
@@ -107,7 +95,6 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
             "rows_deleted": deleted.height,
             "tables": dg.MetadataValue.json([t for load in loads for t in (load.target_table, load.stage)]),
             "log": storage.location(lake.LOGS, name),
-            "lab_log": storage.location(lake.LOGS, lab_log),
             "deleted": markdown_table(deleted.select("sample_id", "test_date", "table"), 25),
         }, check_results=[dg.AssetCheckResult(
             check_name=PAIRS_GONE,

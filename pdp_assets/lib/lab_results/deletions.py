@@ -18,6 +18,9 @@ from pdp_assets.lib.partitions import week_key
 from pdp_assets.lib.resources.storage import BlobStorage
 
 
+PAIRS = {"sample_id": pl.String, "test_date": pl.Date}  # what a request names
+
+
 class MalformedRequest(ValueError):
     pass
 
@@ -92,6 +95,20 @@ def _csv_columns(frame: pl.DataFrame) -> tuple[str, str] | None:
     return None
 
 
+def _request_blob(uid: str) -> str:
+    return f"deletions/{uid}.parquet"
+
+
+def requested_pairs(storage: BlobStorage, key: str) -> pl.DataFrame:
+    """The (sample_id, test_date) pairs a deletion request named, as the lab recorded them when it
+    honoured it: what every other store of these records must delete too. A rejected request
+    names none. Raises LookupError before the lab has recorded the request."""
+    _, uid = split_partition_key(key)
+    if not storage.exists(lake.ARCHIVE, _request_blob(uid)):
+        raise LookupError(f"deletion request {key} is not recorded yet: materialize lab_deletions for it first")
+    return pl.read_parquet(storage.read(lake.ARCHIVE, _request_blob(uid)))
+
+
 def delete_records(storage: BlobStorage, key: str) -> DeletionReport:
     name, uid = split_partition_key(key)
     report = DeletionReport(request=key)
@@ -102,9 +119,12 @@ def delete_records(storage: BlobStorage, key: str) -> DeletionReport:
         targets = parse_request(storage.read(lake.DELETION_REQUESTS, name))
     except MalformedRequest as e:
         report.rejected = str(e)
+        storage.write(lake.ARCHIVE, _request_blob(uid), lake.to_parquet(pl.DataFrame(schema=PAIRS)))
         _write_log(storage, report, uid, pl.DataFrame())
         return report  # the request stays where it is, for a person to fix
     report.requested = targets.height
+    # Recorded first: a deletion that dies part way is redone from it, and others read it.
+    storage.write(lake.ARCHIVE, _request_blob(uid), lake.to_parquet(targets))
     weeks = sorted({week_key(d) for d in targets["test_date"]})
 
     for wk in weeks:
