@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PDP_HOME ?= $(CURDIR)/.pdp
 export DAGSTER_HOME ?= $(PDP_HOME)/dagster
 
-.PHONY: install debian-packages demo test ui admin bench clean
+.PHONY: install debian-packages demo test ui admin bench defs clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -38,6 +38,12 @@ ui: install
 
 admin: install
 	$(BIN)/pdp admin
+
+# Every asset, check, job, sensor and resource of the code location (dg reads [tool.dg]).
+defs: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dg list defs
+	$(BIN)/dg check defs
 
 bench: install
 	$(BIN)/pdp bench lab --rows 1000000
