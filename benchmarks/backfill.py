@@ -116,7 +116,7 @@ def _lab_built(storage: LocalBlobStorage, weeks: list[str]) -> pl.DataFrame:
 
 
 def _health_built(storage: LocalBlobStorage, weeks: list[str]) -> pl.DataFrame:
-    frames = [health_store.read_week(storage, "daily_health_metrics", wk, {}) for wk in weeks]
+    frames = [health_store.read_week(storage, "health_daily_metrics", wk, {}) for wk in weeks]
     frames = [f for f in frames if f.height]
     return pl.concat(frames).sort("date") if frames else pl.DataFrame()
 

@@ -32,7 +32,7 @@ FIRST_WEEK = dt.date(2024, 12, 30)
 WEEKS = [(FIRST_WEEK + dt.timedelta(weeks=i)).isoformat() for i in range(52)]
 LAST_DAY = FIRST_WEEK + dt.timedelta(days=52 * 7 - 1)  # Sunday 2025-12-28
 LAB_ASSETS = ["lab_results", "lab_cdc_export"]
-HEALTH_ASSETS = ["health_blood_pressure", "health_heart_rate", "health_sleep", "daily_health_metrics"]
+HEALTH_ASSETS = ["health_blood_pressure", "health_heart_rate", "health_sleep", "health_daily_metrics"]
 WAIT = 300  # seconds for a backfill: the daemon looks at backfills every 30 s, a run takes some more
 DONE = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILED = {"FAILED", "COMPLETED_FAILED", "CANCELED", "CANCELING", "FAILING"}
@@ -220,7 +220,7 @@ def test_a_year_of_weeks_backfills_in_one_run_for_the_lab_lake_and_health_metric
     # Health: daily metrics for every day with data (the demo leaves 12 days out), in its week.
     days = []
     for wk in WEEKS:
-        frame = health_store.read_week(storage, "daily_health_metrics", wk, {})
+        frame = health_store.read_week(storage, "health_daily_metrics", wk, {})
         if frame.height:
             monday = dt.date.fromisoformat(wk)
             assert frame["date"].is_between(monday, monday + dt.timedelta(days=6)).all(), wk
@@ -255,6 +255,6 @@ def test_every_asset_that_can_process_a_range_has_the_single_run_backfill_policy
         else:
             assert policy == dg.BackfillPolicy.single_run(), (assets_def.node_def.name, policy)
             single.add(assets_def.node_def.name)
-    assert {"lab_results", "lab_cdc_export", "health_blood_pressure", "health_mi_band", "daily_health_metrics",
+    assert {"lab_results", "lab_cdc_export", "health_blood_pressure", "health_mi_band", "health_daily_metrics",
             "retail_bronze", "retail_silver_transactions"} <= single
-    assert {"warehouse__lab_results", "warehouse__health_daily_metrics"} <= per_week
+    assert {"warehouse_lab_results", "warehouse_health_daily_metrics"} <= per_week

@@ -31,7 +31,7 @@ from pdp_assets_tests.servers import start_azurite, stop
 pytestmark = pytest.mark.slow
 
 WAIT = 180  # seconds, per step; the sensors tick every 15 s and a run takes a few seconds
-SENSORS = ("lab_landing_sensor", "lab_deletion_sensor", "automation_sensor")
+SENSORS = ("lab_landing_sensor", "lab_deletion_sensor", "lab_erasure_sensor", "automation_sensor")
 ASSET_JOB = "__ASSET_JOB"  # what the automation sensor's backfills run
 
 # Two ISO weeks across a year boundary (2024-12-30 is 2025-W01), and one row the rules reject.
@@ -179,8 +179,16 @@ def test_uploads_and_deletions_reach_the_lake_through_the_daemon(lab_server):
     assert lake_ids(storage, WEEK_B) == ["A3"]  # the other week is untouched
     export = pl.read_csv(io.BytesIO(storage.read(lake.DATA, lake.EXPORT_BLOB)), infer_schema=False)
     assert sorted(export["sample_id"]) == ["A1", "A3"]
-    # each file ran once; the rest is the automation sensor's (lake, warehouse loads and deletion)
-    assert len(runs(server, "lab_intake_job")) == len(runs(server, "lab_deletion_job")) == 1, describe()
+    # The upload's own copies are rewritten without A2 by an intake run of the erasure sensor.
+    erasure = wait_until(
+        lambda: succeeded(server, "lab_intake_job", lambda r: r["tags"].get("dagster/sensor_name") == "lab_erasure_sensor"),
+        WAIT, lambda: f"no successful erasure run\n{describe()}", server,
+    )
+    assert erasure["tags"]["dagster/partition"] == intake["tags"]["dagster/partition"]
+    raw = {b.name: storage.read(lake.ARCHIVE, b.name) for b in storage.list_blobs(lake.ARCHIVE, "raw/")}
+    assert raw and not [n for n, data in raw.items() if b"A2," in data]
+    # each file ran once, the upload once more to erase; the rest is the automation sensor's
+    assert len(runs(server, "lab_intake_job")) == 2 and len(runs(server, "lab_deletion_job")) == 1, describe()
     assert {r["jobName"] for r in runs(server)} == {"lab_intake_job", "lab_deletion_job", ASSET_JOB}, describe()
 
     figures = {

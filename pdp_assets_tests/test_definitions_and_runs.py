@@ -40,6 +40,17 @@ def test_definitions_load_and_every_asset_is_partitioned_and_checked(defs):
     assert {"lake_schema", "unique_sample_id", "dates_inside_week", "rows_accounted"} <= blocking
 
 
+def test_every_asset_names_its_owner_and_domain(defs):
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.tags.get("domain") == node.group_name, key
+        if node.is_materializable:  # Dagster gives an external observation (SourceAsset) no owners
+            assert node.owners and node.owners[0].startswith("team:"), key
+    owners = {graph.get(k).group_name: graph.get(k).owners for k in graph.materializable_asset_keys}
+    assert len({tuple(o) for o in owners.values()}) == 4, owners
+
+
 def test_storage_is_chosen_by_environment(pdp_env, monkeypatch):
     from pdp_assets.lib.resources.storage import AzureBlobStorage, LocalBlobStorage
 
@@ -105,29 +116,6 @@ def test_blocking_checks_keep_bad_lake_data_out_of_the_export(defs, storage, ins
     assert not storage.exists(lake.DATA, lake.EXPORT_BLOB)
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert materialized == {dg.AssetKey("lab_results")}
-
-
-def test_deletion_request_removes_records_everywhere_and_logs_it(defs, storage, instance):
-    storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-03,NEG,0", "A3,2024-01-03,bad,1"))
-    evaluate_and_run(defs, instance)
-    storage.write(lake.DELETION_REQUESTS, "del.csv", b"sample_id,test_date\nA1,2024-01-01\nA3,2024-01-03\nZZ9,2024-01-02\n")
-    summary = evaluate_and_run(defs, instance)
-    assert [r.job for r in summary.runs] == ["lab_deletion_job", "warehouse_deletion_job", "lab_lake_job"] and not summary.failed
-
-    assert [r[0] for r in lake.read_lake(storage).rows()] == ["A2"]
-    assert b"A1" not in storage.read(lake.DATA, lake.EXPORT_BLOB)
-    for container in (lake.ARCHIVE, lake.QUARANTINE):
-        for blob in storage.list_blobs(container):
-            data = storage.read(container, blob.name)
-            assert b"A1," not in data and b"A3," not in data, f"{container}/{blob.name}"
-    (log_blob,) = storage.list_blobs(lake.LOGS, "deletion_")
-    log = pl.read_csv(storage.read(lake.LOGS, log_blob.name), infer_schema=False)
-    status = dict(zip(log["sample_id"], log["status"]))
-    assert status == {"A1": "deleted", "A3": "deleted", "ZZ9": "not_found"}
-    where = dict(zip(log["sample_id"], log["removed_from"]))
-    assert "data/year=2024/week=01/data.parquet" in where["A1"] and "archive/raw/" in where["A1"]
-    assert "quarantine/" in where["A3"]
-    assert not storage.list_blobs(lake.DELETION_REQUESTS)
 
 
 def test_a_malformed_deletion_request_is_kept_with_a_reason(defs, storage, instance):

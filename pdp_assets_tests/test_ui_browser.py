@@ -80,7 +80,7 @@ def test_every_asset_is_partitioned_and_has_an_asset_check(assets):
     # the gates that stop bad data flowing downstream are blocking
     blocking = {(k, c["name"]) for k, n in assets.items() for c in n["assetChecksOrError"]["checks"] if c["blocking"]}
     assert {("lab_results", "lake_schema"), ("lab_valid_rows", "rows_accounted"),
-            ("daily_health_metrics", "pandera_schema")} <= blocking
+            ("health_daily_metrics", "pandera_schema")} <= blocking
     assert len(assets) >= 25
 
 
@@ -142,7 +142,7 @@ def test_asset_graph_shows_the_four_groups_and_their_lineage(server, assets, bro
     ids = {k: f"{n['groupName']}:{n['assetKey']['path'][-1]}" for k, n in assets.items()}
     assert len(set(ids.values())) == len(ids), ids
     lineage = {(ids["/".join(d["path"])], ids[k]) for k, n in assets.items() for d in n["dependencyKeys"]}
-    assert ("lab_results:lab_results", "warehouse:lab_results") in lineage  # lab -> warehouse crosses groups
+    assert ("lab_results:lab_results", "warehouse:warehouse_lab_results") in lineage  # lab -> warehouse crosses groups
 
     # Before the first page load: no "join the community" dialog, every group expanded (the UI
     # keeps both in local storage; groups start collapsed on the global graph).
@@ -192,7 +192,7 @@ def test_asset_graph_shows_the_four_groups_and_their_lineage(server, assets, bro
 
     # The same names as text a person reads: group headers and asset node titles.
     page = browser.find_element(By.TAG_NAME, "body").text
-    for name in [*GROUPS, "lab_cdc_export", "daily_health_metrics", "retail_gold_devices", "warehouse_lab_deletions"]:
+    for name in [*GROUPS, "lab_cdc_export", "health_daily_metrics", "retail_gold_devices", "warehouse_lab_deletions"]:
         assert re.search(rf"(?m)^{name}$", page), f"{name} is not shown on the page"
     print(f"\nasset graph: {len(nodes)} nodes, {len(edges)} edges in {len(groups)} groups drawn in "
           f"{rendered_in:.1f} s; screenshot {screenshot}")

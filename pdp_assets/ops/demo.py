@@ -74,7 +74,7 @@ def run_demo(files: int, rows: int, retail_scale: float, ingest: Callable[[], No
         pl.read_csv(storage.read(lake.QUARANTINE, b.name), infer_schema=False).height
         for b in storage.list_blobs(lake.QUARANTINE)
     ]
-    health_days = sum(health_store.read_week(storage, "daily_health_metrics", w, {}).height for w in weeks)
+    health_days = sum(health_store.read_week(storage, "health_daily_metrics", w, {}).height for w in weeks)
     click.echo("")
     click.echo(f"demo weeks       : {first} .. {last} ({DEMO_WEEKS} ISO weeks)")
     click.echo(f"lab results lake : {lake_rows} rows in {len(lake_weeks)} weeks at {storage.location(lake.DATA)}")

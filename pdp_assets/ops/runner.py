@@ -62,6 +62,7 @@ LAB_SENSORS = {
     "lab_landing_sensor": lambda i, s: _handled_blobs(i, s, lake.LANDING, RAW_UPLOADS, upload_partitions),
     "lab_deletion_sensor": lambda i, s: _handled_blobs(i, s, lake.DELETION_REQUESTS, lab_deletions.key,
                                                        deletion_partitions),
+    "lab_erasure_sensor": lambda i, s: None,  # its state is the archive's own record of erasures applied
 }
 
 

@@ -53,7 +53,7 @@ SLEEP_COLUMNS = [
 
 
 def health_day(day: dt.date, sleep: bool = True) -> dict:
-    """One row of daily_health_metrics: every source, or every source but sleep."""
+    """One row of health_daily_metrics: every source, or every source but sleep."""
     n = day.toordinal() % 7  # some variation from day to day
     row = {
         "date": day, "bp_readings": 2, "systolic_mean": 120.0 + n, "diastolic_mean": 78.0 + n,
@@ -68,7 +68,7 @@ def health_day(day: dt.date, sleep: bool = True) -> dict:
 
 
 def write_health(storage, monday: dt.date, weeks: int, skip: set, no_sleep: set) -> None:
-    """daily_health_metrics for ``weeks`` ISO weeks from ``monday``, by week, as the asset stores
+    """health_daily_metrics for ``weeks`` ISO weeks from ``monday``, by week, as the asset stores
     it; days in ``skip`` have no row at all, days in ``no_sleep`` have no sleep data."""
     days = [monday + dt.timedelta(days=i) for i in range(7 * weeks)]
     rows = [health_day(d, sleep=d not in no_sleep) for d in days if d not in skip]
@@ -76,4 +76,4 @@ def write_health(storage, monday: dt.date, weeks: int, skip: set, no_sleep: set)
     for w in range(weeks):
         first = monday + dt.timedelta(weeks=w)
         part = frame.filter(pl.col("date").is_between(first, first + dt.timedelta(days=6)))
-        health_store.write_week(storage, "daily_health_metrics", first.isoformat(), part)
+        health_store.write_week(storage, "health_daily_metrics", first.isoformat(), part)

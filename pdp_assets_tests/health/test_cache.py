@@ -58,7 +58,7 @@ def test_unchanged_weeks_are_not_launched_and_a_changed_week_rebuilds_alone(defs
     _write_sources(google_root, week2_systolic="131")
     observe(defs, instance, WEEKS)
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
-    assert _requested(tick) == {"health_blood_pressure": [WEEKS[1]], "daily_health_metrics": [WEEKS[1]]}
+    assert _requested(tick) == {"health_blood_pressure": [WEEKS[1]], "health_daily_metrics": [WEEKS[1]]}
     run = defs.resolve_job_def("health_job").execute_in_process(
         instance=instance, partition_key=WEEKS[1],
         asset_selection=[BLOOD_PRESSURE, DAILY],
@@ -66,7 +66,7 @@ def test_unchanged_weeks_are_not_launched_and_a_changed_week_rebuilds_alone(defs
     assert run.success
     after = _files(storage)
     changed = sorted(name for name in after if after[name] != before.get(name))
-    assert changed == ["blood_pressure/year=2024/week=02/data.parquet", "daily_health_metrics/year=2024/week=02/data.parquet"]
+    assert changed == ["blood_pressure/year=2024/week=02/data.parquet", "health_daily_metrics/year=2024/week=02/data.parquet"]
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     assert tick.total_requested == 0
 
@@ -83,10 +83,10 @@ def test_a_new_code_version_makes_every_built_week_stale(defs, google_root, inst
     # As after editing the normaliser or changing PDP_HEALTH_TZ (both change the code version).
     bumped = health_assets.health_blood_pressure.map_asset_specs(lambda s: s.replace_attributes(code_version="2;changed"))
     others = [health_assets.health_raw_blood_pressure, health_assets.health_raw_mi_band,
-              health_assets.health_mi_band, health_assets.daily_health_metrics]
+              health_assets.health_mi_band, health_assets.health_daily_metrics]
     new_defs = dg.Definitions(assets=[bumped, *others], resources=defs.resources)
     tick = dg.evaluate_automation_conditions(defs=new_defs, instance=instance, cursor=tick.cursor)
-    assert _requested(tick) == {"health_blood_pressure": WEEKS, "daily_health_metrics": WEEKS}
+    assert _requested(tick) == {"health_blood_pressure": WEEKS, "health_daily_metrics": WEEKS}
 
 
 def test_the_sources_are_observed_each_morning_this_week_and_the_last(defs, instance):

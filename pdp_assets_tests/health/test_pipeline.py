@@ -76,7 +76,7 @@ def test_demo_year_backfills_in_one_run_with_every_row_accounted(defs, google_ro
     assert undated[n.ERROR].str.contains("is not a date").all()
 
     daily = pl.concat([pl.read_parquet(storage.read(store.CONTAINER, b.name))
-                       for b in storage.list_blobs(store.CONTAINER, "daily_health_metrics/")])
+                       for b in storage.list_blobs(store.CONTAINER, "health_daily_metrics/")])
     assert daily["date"].is_unique().all() and daily.filter(pl.col("missing_sources") == "").height > 20
 
     # The same backfill again: the same bytes in every file (idempotent), still one file per week.

@@ -9,7 +9,7 @@ from pdp_assets.defs.warehouse import deletions
 from pdp_assets.defs.warehouse.assets import build_load_asset
 from pdp_assets.defs.warehouse.deletions import build_deletion_asset, PAIRS_GONE
 from pdp_assets.lib.lab_results import lake
-from pdp_assets.lib.lab_results.deletions import delete_records
+from pdp_assets.lib.lab_results.deletions import record_request
 from pdp_assets.lib.lab_results.intake import ingest_upload, partition_key
 from pdp_assets_tests.conftest import csv_bytes
 from pdp_assets_tests.warehouse.conftest import query, WEEK1
@@ -25,7 +25,7 @@ def _request(cfg, lab, storage, warehouse, instance) -> tuple[str, dict]:
                           resources=resources).success
     storage.write(lake.DELETION_REQUESTS, "del.csv", b"sample_id,test_date\nA1,2024-01-01\n")
     key = partition_key("del.csv", storage.info(lake.DELETION_REQUESTS, "del.csv").etag)
-    delete_records(storage, key)
+    record_request(storage, key)
     instance.add_dynamic_partitions("lab_deletion_requests", [key])
     return key, resources
 

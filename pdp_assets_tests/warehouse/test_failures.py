@@ -29,7 +29,7 @@ def test_transient_errors_are_retried_by_the_retry_policy(cfg, lab, storage, fak
     warehouse = faulty(fakesnow_port, schema, tmp_path, r"^MERGE INTO", times=2, fault="transient")
     result = load(cfg, lab, storage, warehouse, instance)
     assert result.success
-    assert step_events(result, "STEP_RESTARTED") == ["warehouse__lab_results.lab_results__stage_to_target"] * 2
+    assert step_events(result, "STEP_RESTARTED") == ["warehouse_lab_results.lab_results__stage_to_target"] * 2
     [row] = drive_rows(warehouse)
     assert (row["STATUS"], row["RETRIES"], row["INSERTED_ROWS"]) == ("SUCCEEDED", 2, 30)
     assert row["ERROR_KIND"] == "transient" and "connection reset" in row["ERROR_TEXT"]  # the last error, kept
@@ -86,7 +86,7 @@ def test_count_audit_blocks_outside_the_tolerance(cfg, lab, storage, fakesnow_po
         assert (row["STATUS"], row["FAILED_PHASE"], row["ERROR_CLASS"]) == ("FAILED", "audit", "AuditFailed")
         assert "source 40, stage 40, target 39" in row["ERROR_TEXT"]
         assert query(warehouse, "SELECT COUNT(*) FROM LAB_RESULTS_STAGE") == [(40,)]  # kept to look at
-        assert instance.get_latest_materialization_event(dg.AssetKey(["warehouse", "lab_results"])) is None
+        assert instance.get_latest_materialization_event(dg.AssetKey("warehouse_lab_results")) is None
 
 
 def _running_attempt(warehouse, heartbeat: dt.datetime, run_id: str) -> None:

@@ -34,7 +34,7 @@ def test_two_weeks_of_lab_results(cfg, lab, storage, warehouse, instance):
     assert (first["SOURCE_ROWS"], first["STAGE_ROWS"], first["INSERTED_ROWS"], first["TARGET_ROWS"],
             first["STAGE_CLEANED_ROWS"], first["AUDIT_STATUS"]) == (120, 120, 120, 120, 120, "PASSED")
     assert all(first[f"{p.upper()}_SECONDS"] is not None for p in PHASE_STEPS[:-1])
-    mat = result.asset_materializations_for_node("warehouse__lab_results")[0]
+    mat = result.asset_materializations_for_node("warehouse_lab_results")[0]
     assert mat.metadata["target_rows"].value == 80
 
 

@@ -27,13 +27,13 @@ def test_definitions_load_with_the_lab_ones(storage, tmp_path):
     defs = dg.Definitions.merge(source_definitions("lab_results"), source_definitions("warehouse"), dg.Definitions(
         resources={"storage": storage, "warehouse": LocalWarehouse(db_path=str(tmp_path / "wh"))}))
     graph = defs.resolve_asset_graph()
-    key = dg.AssetKey(["warehouse", "lab_results"])
+    key = dg.AssetKey("warehouse_lab_results")
     assert graph.get(key).parent_keys == {dg.AssetKey("lab_results")}
     assert graph.get(dg.AssetKey("warehouse_lab_deletions")).parent_keys == {dg.AssetKey("lab_deletions")}
     assert dg.AssetCheckKey(key, "audit_counts") in defs.resolve_asset_graph().asset_check_keys
     job = defs.resolve_job_def("warehouse_lab_results_job")
     assert job.tags["dagster/retry_on_asset_or_op_failure"] == "false"
-    assert [n.name for n in job.graph.nodes][0] == "warehouse__lab_results"
+    assert [n.name for n in job.graph.nodes][0] == "warehouse_lab_results"
 
 
 def test_bench_prints_rows_per_second():

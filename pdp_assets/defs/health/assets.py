@@ -1,5 +1,5 @@
 """Health telemetry as assets: the two raw sources as they are in Google, versioned per ISO week;
-normalised blood pressure, heart rate and sleep; and ``daily_health_metrics``.
+normalised blood pressure, heart rate and sleep; and ``health_daily_metrics``.
 
 Cache awareness is Dagster's own: the raw assets are observable sources whose observation reports
 a ``DataVersion`` per week from the week's content; every asset has a ``code_version`` (which
@@ -22,6 +22,8 @@ from pdp_assets.lib.resources.google import GoogleSource
 from pdp_assets.lib.resources.storage import BlobStorage
 
 GROUP = "health"
+OWNERS = ["team:personal-health"]  # who to ask about these assets; the tag selects them across groups
+TAGS = {"domain": GROUP}
 SETTINGS = HealthSettings.from_env()
 
 RAW_BP = dg.AssetKey("health_raw_blood_pressure")
@@ -29,7 +31,7 @@ RAW_MI_BAND = dg.AssetKey("health_raw_mi_band")
 BLOOD_PRESSURE = dg.AssetKey("health_blood_pressure")
 HEART_RATE = dg.AssetKey("health_heart_rate")
 SLEEP = dg.AssetKey("health_sleep")
-DAILY = dg.AssetKey("daily_health_metrics")
+DAILY = dg.AssetKey("health_daily_metrics")
 
 ROWS_ACCOUNTED = "rows_accounted"  # blocking: rows read = kept + quarantined (+ left out)
 
@@ -83,7 +85,7 @@ OBSERVE_DAILY = (
 @dg.observable_source_asset(
     key=RAW_BP,
     partitions_def=weekly_partitions,
-    group_name=GROUP,
+    group_name=GROUP, tags=TAGS,
     automation_condition=OBSERVE_DAILY,
     description="Blood pressure readings as typed in the Google Sheet (Date, Time, Systolic, Diastolic, "
     "Pulse). Observing it reads the sheet once and records a data version per ISO week from that "
@@ -97,7 +99,7 @@ def health_raw_blood_pressure(context: dg.OpExecutionContext, google: GoogleSour
 @dg.observable_source_asset(
     key=RAW_MI_BAND,
     partitions_def=weekly_partitions,
-    group_name=GROUP,
+    group_name=GROUP, tags=TAGS,
     automation_condition=OBSERVE_DAILY,
     description="Mi Band (Mi Fitness) export CSVs in the Google Drive folder: heart_rate and sleep "
     "records (Key, Time, Value JSON). Observing it records a data version per ISO week from that "
@@ -181,7 +183,7 @@ def _summary(table: pl.DataFrame, storage: BlobStorage, layer: str) -> dict:
     deps=[RAW_BP],
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
+    group_name=GROUP, owners=OWNERS, tags=TAGS,
     code_version=code_version(1),
     automation_condition=WHEN_SOURCE_CHANGES,
     kinds={"polars", "parquet"},
@@ -225,12 +227,14 @@ def health_blood_pressure(
 @dg.multi_asset(
     name="health_mi_band",
     specs=[
-        dg.AssetSpec(HEART_RATE, deps=[RAW_MI_BAND], group_name=GROUP, code_version=code_version(1),
+        dg.AssetSpec(HEART_RATE, deps=[RAW_MI_BAND], group_name=GROUP, owners=OWNERS, tags=TAGS,
+                     code_version=code_version(1),
                      metadata={COLUMN_SCHEMA: column_schema(schemas.heart_rate(*_ANY_WEEK), checks=False)},
                      automation_condition=WHEN_SOURCE_CHANGES, kinds={"polars", "parquet"},
                      description="One row per local day: mean of avg_hr, lowest min_hr, highest max_hr of the "
                      "day's valid heart_rate records (heart_rate/year=YYYY/week=WW/data.parquet)."),
-        dg.AssetSpec(SLEEP, deps=[RAW_MI_BAND], group_name=GROUP, code_version=code_version(1),
+        dg.AssetSpec(SLEEP, deps=[RAW_MI_BAND], group_name=GROUP, owners=OWNERS, tags=TAGS,
+                     code_version=code_version(1),
                      metadata={COLUMN_SCHEMA: column_schema(schemas.sleep(*_ANY_WEEK, SETTINGS.min_sleep_minutes),
                                                             checks=False)},
                      automation_condition=WHEN_SOURCE_CHANGES, kinds={"polars", "parquet"},
@@ -307,15 +311,15 @@ def health_mi_band(context: dg.AssetExecutionContext, google: GoogleSource, stor
     deps=[BLOOD_PRESSURE, HEART_RATE, SLEEP],
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=GROUP,
+    group_name=GROUP, owners=OWNERS, tags=TAGS,
     code_version=code_version(1),
     automation_condition=WHEN_INPUTS_CHANGE,
     kinds={"polars", "parquet"},
 )
-def daily_health_metrics(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
+def health_daily_metrics(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
     """One row per local date any source covers (outer join): blood pressure mean/max and count,
     heart rate, sleep minutes by stage and score, a has_* flag per source and missing_sources
-    naming the sources without data that day (daily_health_metrics/year=YYYY/week=WW/data.parquet)."""
+    naming the sources without data that day (health_daily_metrics/year=YYYY/week=WW/data.parquet)."""
     weeks = context.partition_keys
     bp = store.read_weeks(storage, "blood_pressure", weeks, n.BP_SCHEMA)
     hr = store.read_weeks(storage, "heart_rate", weeks, n.HR_SCHEMA)
@@ -323,9 +327,9 @@ def daily_health_metrics(context: dg.AssetExecutionContext, storage: BlobStorage
     daily = n.daily_metrics(bp, hr, sl).with_columns(week=pl.col("date").dt.truncate("1w").dt.strftime("%Y-%m-%d"))
     per_week = store.split_by_week(daily, weeks)
     for wk, frame in per_week.items():
-        store.write_week(storage, "daily_health_metrics", wk, frame)
+        store.write_week(storage, "health_daily_metrics", wk, frame)
         context.add_asset_metadata({ROW_COUNT: frame.height, URI: storage.location(
-            store.CONTAINER, store.week_blob("daily_health_metrics", wk))}, partition_key=wk)
+            store.CONTAINER, store.week_blob("health_daily_metrics", wk))}, partition_key=wk)
     complete = daily.filter(pl.col("missing_sources") == "")
     return dg.MaterializeResult(
         metadata={

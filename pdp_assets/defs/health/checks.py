@@ -1,5 +1,5 @@
 """Blocking Pandera checks on every stored week of every health layer: bad data must not reach
-``daily_health_metrics``, and a bad daily table must not be trusted.
+``health_daily_metrics``, and a bad daily table must not be trusted.
 
 In a one-week run a check's result is recorded for that week; in a single-run backfill over a
 range it checks every week of the range, fails if any fails, and lists each week's outcome.
@@ -78,7 +78,7 @@ def sleep_schema(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -
 @dg.asset_check(asset=DAILY, name=SCHEMA_CHECK, blocking=True, partitions_def=weekly_partitions,
                 description="One row per day inside the week, every day from at least one source, flags match data")
 def daily_schema(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -> dg.AssetCheckResult:
-    return check_weeks(context, storage, "daily_health_metrics", n.DAILY_SCHEMA, lambda wk: schemas.daily(*week_bounds(wk)))
+    return check_weeks(context, storage, "health_daily_metrics", n.DAILY_SCHEMA, lambda wk: schemas.daily(*week_bounds(wk)))
 
 
 # --- the raw sources: checked when they are observed. Soft (WARN): the layers quarantine rows

@@ -9,7 +9,7 @@ import polars as pl
 
 from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
 from pdp_assets.lib.lab_results import lake
-from pdp_assets.lib.lab_results.deletions import delete_records
+from pdp_assets.lib.lab_results.deletions import record_request
 from pdp_assets.lib.lab_results.intake import ingest_upload, split_partition_key
 from pdp_assets.lib.lab_results.schemas import LabResult
 from pdp_assets.lib.metadata import COLUMN_SCHEMA, column_schema, markdown_table, pandera_check_result, record_weeks, ROW_COUNT, URI
@@ -17,6 +17,8 @@ from pdp_assets.lib.partitions import deletion_partitions, upload_partitions, we
 from pdp_assets.lib.resources.storage import BlobStorage
 
 GROUP = "lab_results"
+OWNERS = ["team:lab-data"]  # who to ask about these assets; the tag selects them across groups
+TAGS = {"domain": GROUP}
 
 RAW_UPLOADS = dg.AssetKey("lab_raw_uploads")
 VALID_ROWS = dg.AssetKey("lab_valid_rows")
@@ -58,7 +60,7 @@ lab_staged_weeks = dg.AssetSpec(
     partitions_def=weekly_partitions,
     deps=[dg.AssetDep(VALID_ROWS, partition_mapping=dg.AllPartitionMapping()),
           dg.AssetDep("lab_deletions", partition_mapping=dg.AllPartitionMapping())],
-    group_name=GROUP,
+    group_name=GROUP, owners=OWNERS, tags=TAGS,
     description="What each lake week is rebuilt from: the valid rows every upload staged for it "
     "(archive/valid/year=YYYY/week=WW/) and the deletion requests naming its records. Each intake and "
     "deletion run records the weeks it changed here.",
@@ -71,14 +73,14 @@ lab_staged_weeks = dg.AssetSpec(
     specs=[
         dg.AssetSpec(
             RAW_UPLOADS,
-            group_name=GROUP,
+            group_name=GROUP, owners=OWNERS, tags=TAGS,
             description="Every landing-zone CSV exactly as received, archived by upload (archive/raw/).",
             kinds={"csv"},
         ),
         dg.AssetSpec(
             VALID_ROWS,
             deps=[RAW_UPLOADS],
-            group_name=GROUP,
+            group_name=GROUP, owners=OWNERS, tags=TAGS,
             description="The valid, typed rows of each upload, staged by ISO week (archive/valid/) for the lake.",
             kinds={"parquet", "polars"},
             metadata={COLUMN_SCHEMA: column_schema(LabResult)},
@@ -86,7 +88,7 @@ lab_staged_weeks = dg.AssetSpec(
         dg.AssetSpec(
             QUARANTINE,
             deps=[RAW_UPLOADS],
-            group_name=GROUP,
+            group_name=GROUP, owners=OWNERS, tags=TAGS,
             description="Rows of each upload that failed validation, as uploaded, with pipeline_error, "
             "source_file and row_number, for a person to fix and re-ingest.",
             kinds={"csv"},
@@ -182,27 +184,32 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
 
 @dg.asset(
     partitions_def=deletion_partitions,
-    group_name=GROUP,
+    group_name=GROUP, owners=OWNERS, tags=TAGS,
     code_version="1",
     kinds={"csv"},
     check_specs=[dg.AssetCheckSpec(REQUEST_ACCOUNTED, asset="lab_deletions", partitions_def=deletion_partitions,
                                    description="Every requested id was deleted or reported as not found; the request was well formed")],
 )
 def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.MaterializeResult:
-    """A deletion request (sample_id, test_date pairs) honoured everywhere the records are stored."""
-    report = delete_records(storage, context.partition_key)
+    """A deletion request: its (sample_id, test_date) pairs join the erasure list, which the lake
+    rebuild, every intake and the warehouse apply; where the records are stored is recorded."""
+    report = record_request(storage, context.partition_key)
     for event in staged(report.weeks, deletion_request=context.partition_key):
         context.log_event(event)
     if report.rejected:
         context.log.error(f"deletion request rejected, kept for a person to fix: {report.rejected}")
     else:
-        context.log.info(f"deleted {report.found} of {report.requested}; not found: {report.not_found}")
+        context.log.info(f"erasing {report.found} of {report.requested} from {len(report.found_in)} copies;"
+                         f" not found: {report.not_found}")
     return dg.MaterializeResult(
         metadata={
+            ROW_COUNT: report.requested,
+            URI: storage.location(lake.ARCHIVE, lake.erasure_blob(split_partition_key(context.partition_key)[1])),
             "requested": report.requested,
             "deleted": report.found,
             "not_found": dg.MetadataValue.json(report.not_found),
-            "removed_from": dg.MetadataValue.json(report.removed_from),
+            "found_in": dg.MetadataValue.json(sorted(report.found_in)),
+            "uploads_to_rewrite": dg.MetadataValue.json(report.uploads),
             "weeks": dg.MetadataValue.json(report.weeks),
             "rejected": report.rejected,
         },
@@ -221,7 +228,7 @@ def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[lab_staged_weeks],
-    group_name=GROUP,
+    group_name=GROUP, owners=OWNERS, tags=TAGS,
     code_version="1",
     kinds={"parquet", "polars"},
     metadata={COLUMN_SCHEMA: column_schema(LabResult)},
@@ -262,7 +269,7 @@ def lab_results(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg.M
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[lab_results],
-    group_name=GROUP,
+    group_name=GROUP, owners=OWNERS, tags=TAGS,
     code_version="1",
     kinds={"csv"},
     metadata={COLUMN_SCHEMA: column_schema(LabResult)},

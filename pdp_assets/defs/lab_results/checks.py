@@ -7,7 +7,7 @@ range it checks every week of the range, fails if any fails, and lists each week
 import dagster as dg
 import polars as pl
 
-from pdp_assets.defs.lab_results.assets import lab_cdc_export, lab_results
+from pdp_assets.defs.lab_results import assets as lab
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.schemas import LabResult
 from pdp_assets.lib.metadata import weeks_check_result
@@ -47,19 +47,19 @@ def _check_weeks(context: dg.AssetCheckExecutionContext, storage: BlobStorage, p
     return weeks_check_result(outcomes)
 
 
-@dg.asset_check(asset=lab_results, name=LAKE_SCHEMA_CHECK, blocking=True, partitions_def=weekly_partitions,
+@dg.asset_check(asset=lab.lab_results, name=LAKE_SCHEMA_CHECK, blocking=True, partitions_def=weekly_partitions,
                 description="Columns and types (sample_id str, test_date date, result POS/NEG/N/A, viral_load int64 >= 0)")
 def lake_schema(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -> dg.AssetCheckResult:
     return _check_weeks(context, storage, _schema_problems)
 
 
-@dg.asset_check(asset=lab_results, name=UNIQUE_SAMPLE_ID, blocking=True, partitions_def=weekly_partitions,
+@dg.asset_check(asset=lab.lab_results, name=UNIQUE_SAMPLE_ID, blocking=True, partitions_def=weekly_partitions,
                 description="One row per sample_id in each week")
 def unique_sample_id(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -> dg.AssetCheckResult:
     return _check_weeks(context, storage, _duplicate_ids)
 
 
-@dg.asset_check(asset=lab_results, name=DATES_IN_WEEK, blocking=True, partitions_def=weekly_partitions,
+@dg.asset_check(asset=lab.lab_results, name=DATES_IN_WEEK, blocking=True, partitions_def=weekly_partitions,
                 description="Every test_date lies inside its partition's ISO week")
 def dates_inside_week(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -> dg.AssetCheckResult:
     return _check_weeks(context, storage, _dates_outside)
@@ -102,7 +102,7 @@ def export_problems(storage: BlobStorage) -> tuple[dict[str, int], dict]:
     return problems, examples
 
 
-@dg.asset_check(asset=lab_cdc_export, name=EXPORT_MATCHES_LAKE, partitions_def=weekly_partitions,
+@dg.asset_check(asset=lab.lab_cdc_export, name=EXPORT_MATCHES_LAKE, partitions_def=weekly_partitions,
                 description="The export holds every lake record once and nothing else, newest test first, "
                 "with no cell a spreadsheet would run as a formula (the whole file, whatever the weeks)")
 def export_matches_lake(context: dg.AssetCheckExecutionContext, storage: BlobStorage) -> dg.AssetCheckResult:

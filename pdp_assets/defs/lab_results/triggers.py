@@ -1,5 +1,6 @@
 """How lab work is started: new landing CSVs -> intake runs, new deletion requests -> deletion
-runs (sensors, since files must be noticed). The lake weeks those runs change are rebuilt by the
+runs (sensors, since files must be noticed), archived uploads holding records a deletion erased ->
+intake runs that rewrite their copies without them. The lake weeks those runs change are rebuilt by the
 automation sensor (lab_results' AutomationCondition); lab_lake_job is the same rebuild by hand."""
 
 import json
@@ -7,6 +8,7 @@ import json
 import dagster as dg
 
 from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.deletions import uploads_to_erase
 from pdp_assets.lib.lab_results.intake import partition_key
 from pdp_assets.lib.partitions import deletion_partitions, upload_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
@@ -24,7 +26,7 @@ lab_deletion_job = dg.define_asset_job(
     "lab_deletion_job",
     selection=dg.AssetSelection.assets("lab_deletions"),
     executor_def=dg.in_process_executor,
-    description="Record one deletion request and honour it in the lab storage.",
+    description="Record one deletion request: its records join the erasure list.",
 )
 lab_lake_job = dg.define_asset_job(
     "lab_lake_job",
@@ -80,3 +82,16 @@ def lab_landing_sensor(context: dg.SensorEvaluationContext, storage: BlobStorage
 def lab_deletion_sensor(context: dg.SensorEvaluationContext, storage: BlobStorage):
     """A run for each new deletion request CSV in the deletion-requests container."""
     return new_blob_requests(context, storage, lake.DELETION_REQUESTS, deletion_partitions)
+
+
+@dg.sensor(job=lab_intake_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING)
+def lab_erasure_sensor(context: dg.SensorEvaluationContext, storage: BlobStorage):
+    """An intake run for each archived upload that still holds records a recorded deletion request
+    erased: the run rewrites that upload's archive, staged rows and quarantine without them."""
+    pending = uploads_to_erase(storage)
+    if not pending:
+        return dg.SkipReason("no archived upload holds a record a deletion request erased")
+    return dg.SensorResult(run_requests=[
+        dg.RunRequest(partition_key=upload, run_key=f"{upload} erasing {' '.join(requests)}",
+                      tags={"pdp/erasing": " ".join(requests)})
+        for upload, requests in pending.items()])

@@ -22,6 +22,8 @@ from pdp_assets.lib.retail import generator, lake, schemas, transforms
 from pdp_assets.lib.retail.lake import BRONZE, GOLD, SILVER, WEEK
 
 GROUP = "retail"
+OWNERS = ["team:retail-analytics"]  # who to ask about these assets; the tag selects them across groups
+TAGS = {"domain": GROUP}
 CODE_VERSION = "1"
 KINDS = {"spark", "parquet"}
 KEYS = {"customers": "customer_id", "products": "product_id", "transactions": "transaction_id"}
@@ -123,7 +125,8 @@ WEEK_JUST_ENDED = (
 @dg.multi_asset(
     name="retail_bronze",
     specs=[
-        dg.AssetSpec(asset_key(BRONZE, t), description=d, group_name=GROUP, code_version=CODE_VERSION, kinds=KINDS,
+        dg.AssetSpec(asset_key(BRONZE, t), description=d, group_name=GROUP, owners=OWNERS, tags=TAGS,
+                     code_version=CODE_VERSION, kinds=KINDS,
                      automation_condition=WEEK_JUST_ENDED, metadata=_columns(BRONZE, t))
         for t, d in _BRONZE_DESCRIPTIONS.items()
     ],
@@ -149,7 +152,7 @@ def _layer(layer: str, table: str, *deps: dg.AssetKey) -> dict:
         metadata=_columns(layer, table),
         partitions_def=weekly_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name=GROUP,
+        group_name=GROUP, owners=OWNERS, tags=TAGS,
         code_version=CODE_VERSION,
         kinds=KINDS,
         automation_condition=WHEN_INPUTS_CHANGE,

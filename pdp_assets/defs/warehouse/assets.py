@@ -1,7 +1,7 @@
 """The factory: each declared load becomes a weekly-partitioned, graph-backed asset.
 
 Why a graph-backed asset: the warehouse table is one asset (what lineage should show:
-``lab_results -> warehouse/lab_results``), while each phase is an op, hence a step of the run,
+``lab_results -> warehouse_lab_results``), while each phase is an op, hence a step of the run,
 with its own logs, output metadata, duration and ``RetryPolicy``. Dagster's "re-execute from
 failure" then resumes at the failed phase: finished steps are skipped and their outputs (the
 small :class:`Window` record) are read back from the parent run. The audit is the asset's
@@ -27,6 +27,8 @@ from pdp_assets.lib.warehouse import drive, sql
 from pdp_assets.lib.warehouse.config import CONFIG_PATH, Load, load_config, WarehouseConfig
 
 GROUP = "warehouse"
+OWNERS = ["team:data-platform"]  # who to ask about these assets; the tag selects them across groups
+TAGS = {"domain": GROUP}
 AUDIT = "audit_counts"  # check name
 JOB_TAGS = {
     # A failed step already had its RetryPolicy; run retries are for crashed runs only. dagster.yaml
@@ -56,7 +58,7 @@ class Window:
 
 
 def asset_key(load: Load) -> dg.AssetKey:
-    return dg.AssetKey([GROUP, load.name])
+    return dg.AssetKey(f"{GROUP}_{load.name}")
 
 
 # --------------------------------------------------------------------------- errors
@@ -194,7 +196,7 @@ def _pre_validation(context, warehouse, storage: BlobStorage, cfg: WarehouseConf
             "STALE_HANDLING_SECONDS": stale.get("seconds"), "STARTED_AT": drive.now(), "UPDATED_AT": drive.now(),
         })
         phase.load_id = load_id  # from here on a failure is recorded on this attempt
-        frame, files = sql.read_source(storage, load.source, key)
+        frame, files = sql.read_source(storage, load, key)
         sql.check_keys(frame, load)
         drift = sql.ensure_tables(cur, load, frame, cfg.stage_area)
         if not files:
@@ -211,7 +213,7 @@ def _pre_validation(context, warehouse, storage: BlobStorage, cfg: WarehouseConf
 
 def _source_to_stage(context, warehouse, storage, cfg, load: Load, window: Window) -> Window:
     def work(cur):
-        frame, files = sql.read_source(storage, load.source, window.key)
+        frame, files = sql.read_source(storage, load, window.key)
         # The source may have changed since pre-validation (a resume days later): apply the drift
         # policy again, so a new column is added or rejected, never dropped by the COPY.
         sql.ensure_tables(cur, load, frame, cfg.stage_area)
@@ -270,7 +272,7 @@ _PHASE_FNS = {"source_to_stage": _source_to_stage, "stage_to_target": _stage_to_
 
 
 def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
-    """The graph-backed asset ``warehouse/<load>`` and its blocking audit check."""
+    """The graph-backed asset ``warehouse_<load>`` and its blocking audit check."""
     key = asset_key(load)
     retry = dg.RetryPolicy(max_retries=load.retry.max_retries, delay=load.retry.delay_seconds,
                            backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
@@ -369,7 +371,8 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
     check_specs = [check_spec] if load.phases.audit else []
 
     @dg.graph_asset(
-        key=key, ins=ins, partitions_def=weekly_partitions, group_name=GROUP, check_specs=check_specs,
+        key=key, ins=ins, partitions_def=weekly_partitions, group_name=GROUP, owners=OWNERS, tags=TAGS,
+        check_specs=check_specs,
         description=load.description or f"{load.source.asset} loaded into {load.target_table}",
         kinds={"snowflake"}, automation_condition=WHEN_INPUTS_CHANGE,
         backfill_policy=dg.BackfillPolicy.multi_run(1),  # a week window per run, as the drive table tracks

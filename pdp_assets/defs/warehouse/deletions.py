@@ -1,10 +1,10 @@
 """Lab deletion requests reach the warehouse.
 
-``lab_deletions`` removes records from the lake and writes ``logs/deletion_<ts>_<uid>.csv``.
-Downstream of it, for the same request, ``warehouse_lab_deletions`` deletes the same
-(sample_id, test_date) pairs from the target and stage tables of every load with
+``lab_deletions`` records a request in the lab's erasure list. Downstream of it, for the same
+request, ``warehouse_lab_deletions`` deletes the same (sample_id, test_date) pairs from the target and stage tables of every load with
 ``honour_lab_deletions: true``, and writes ``logs/warehouse_deletion_<ts>_<uid>.csv``: one row
-per pair and table, saying whether it was deleted there.
+per pair and table, saying whether it was deleted there. The local warehouse's file is then
+rewritten so the deleted rows' bytes are gone from the disk too.
 """
 
 import datetime as dt
@@ -12,7 +12,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from pdp_assets.defs.warehouse.assets import CONFIG, GROUP
+from pdp_assets.defs.warehouse.assets import CONFIG, GROUP, OWNERS, TAGS
 from pdp_assets.lib.automation import WHEN_INPUTS_CHANGE
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.deletions import requested_pairs
@@ -53,7 +53,7 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
         partitions_def=deletion_partitions,
         deps=["lab_deletions"],
         automation_condition=WHEN_INPUTS_CHANGE,  # each deletion request, once the lab recorded it
-        group_name=GROUP,
+        group_name=GROUP, owners=OWNERS, tags=TAGS,
         kinds={"snowflake", "csv"},
         check_specs=[dg.AssetCheckSpec(PAIRS_GONE, asset="warehouse_lab_deletions", partitions_def=deletion_partitions,
                                        description="Read back after the delete: no requested (sample_id, test_date) "
@@ -76,6 +76,8 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
                     found = delete_pairs(cur, table, pairs)
                     rows += [{"sample_id": s, "test_date": d.isoformat(), "table": table,
                               "status": "deleted" if (s, d) in found else "not_found"} for s, d in pairs.rows()]
+        reclaimed = warehouse.reclaim_deleted()
+        context.log.info(f"storage: {reclaimed}")
         with warehouse.connect() as conn:  # read back on a new connection: what others now see
             cur = conn.cursor()
             left = {table: sorted(f"{s} {d}" for s, d in delete_pairs(cur, table, pairs, delete=False))
@@ -95,6 +97,7 @@ def build_deletion_asset(cfg: WarehouseConfig) -> dg.AssetsDefinition:
             "rows_deleted": deleted.height,
             "tables": dg.MetadataValue.json([t for load in loads for t in (load.target_table, load.stage)]),
             "log": storage.location(lake.LOGS, name),
+            "storage": reclaimed,
             "deleted": markdown_table(deleted.select("sample_id", "test_date", "table"), 25),
         }, check_results=[dg.AssetCheckResult(
             check_name=PAIRS_GONE,

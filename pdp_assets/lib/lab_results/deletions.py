@@ -1,9 +1,16 @@
-"""Honour a deletion request: remove listed (sample_id, test_date) records from everywhere.
+"""Record a deletion request: the records it names join the erasure list, and every copy of them
+is found.
 
-Everywhere is: the archived valid rows (so no rebuild brings them back), the raw archive, the
-quarantine, the lake partitions and the CDC export. The deletion log names each id, where it
-was removed from, and the ids that were found nowhere. A malformed request removes nothing,
-stays in the deletion-requests container, and the log says why.
+A deletion request changes no file of another asset. It adds its (sample_id, test_date) pairs to
+the erasure list (``archive/deletions/``), which every path that writes rows consults: the lake
+rebuild leaves erased records out of each week it writes (and so the export), an intake never
+stages, quarantines or archives an erased record, and the warehouse deletes them from its target.
+The uploads holding a record are re-run through intake (lab_erasure_sensor), which rewrites their
+archived copy, staged rows and quarantine without it. Every copy is matched on the parsed pair,
+exactly as validation reads it, so ``2026-12-7`` is the same record as ``2026-12-07``.
+
+The deletion log names each pair, every copy that held it, and the pairs found nowhere. A
+malformed request erases nothing, stays in the deletion-requests container, and the log says why.
 """
 
 import datetime as dt
@@ -13,12 +20,9 @@ import polars as pl
 
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import split_partition_key
-from pdp_assets.lib.lab_results.validation import read_upload
+from pdp_assets.lib.lab_results.validation import read_upload, record_keys
 from pdp_assets.lib.partitions import week_key
 from pdp_assets.lib.resources.storage import BlobStorage
-
-
-PAIRS = {"sample_id": pl.String, "test_date": pl.Date}  # what a request names
 
 
 class MalformedRequest(ValueError):
@@ -31,8 +35,9 @@ class DeletionReport:
     requested: int = 0
     found: int = 0
     not_found: list[str] = field(default_factory=list)  # "<sample_id> <test_date>" of pairs found nowhere
-    removed_from: dict[str, list[str]] = field(default_factory=dict)  # blob -> sample_ids
-    removed_pairs: set[tuple[str, str]] = field(default_factory=set)  # (sample_id, test_date) removed anywhere
+    found_in: dict[str, list[str]] = field(default_factory=dict)  # copy (container/blob) -> sample_ids
+    found_pairs: set[tuple[str, str]] = field(default_factory=set)  # (sample_id, test_date) stored anywhere
+    uploads: list[str] = field(default_factory=list)  # upload partitions whose intake erases them
     weeks: list[str] = field(default_factory=list)
     rejected: str = ""
 
@@ -62,107 +67,119 @@ def parse_request(data: bytes) -> pl.DataFrame:
     return pairs.select("sample_id", pl.col("parsed").alias("test_date")).unique(maintain_order=True)
 
 
-def _matches(frame: pl.DataFrame, targets: pl.DataFrame, id_col: str, date_col: str) -> pl.Series:
-    """Row mask of frame rows that are one of the targets (values compared as typed, stripped)."""
-    keys = frame.select(
-        pl.col(id_col).cast(pl.String).str.strip_chars().alias("sample_id"),
-        pl.col(date_col).cast(pl.String).str.strip_chars().alias("test_date"),
-    )
-    wanted = targets.with_columns(pl.col("test_date").cast(pl.String), hit=pl.lit(True))
-    return keys.join(wanted, on=["sample_id", "test_date"], how="left", maintain_order="left")["hit"].fill_null(False)
-
-
-def _scrub(storage, container, name, frame, cols, targets, report, write) -> None:
-    """Rewrite one blob without the target rows (delete it if nothing is left)."""
-    mask = _matches(frame, targets, *cols)
-    removed = frame.filter(mask)
-    if removed.height == 0:
-        return
-    pairs = removed.select(pl.col(c).cast(pl.String).str.strip_chars() for c in cols)
-    report.removed_from[f"{container}/{name}"] = sorted(set(pairs.to_series(0).to_list()))
-    report.removed_pairs.update(pairs.iter_rows())
-    kept = frame.filter(~mask)
-    if kept.height:
-        storage.write(container, name, write(kept))
-    else:
-        storage.delete(container, name)
-
-
-def _csv_columns(frame: pl.DataFrame) -> tuple[str, str] | None:
-    lower = {c.strip().lower(): c for c in frame.columns}
-    if "sample_id" in lower and "test_date" in lower:
-        return lower["sample_id"], lower["test_date"]
+def _upload_of(container: str, blob: str) -> str | None:
+    """The upload partition whose intake wrote this copy: raw/<uid>/<name>, <stem>__<uid>.csv."""
+    if container == lake.ARCHIVE and blob.startswith("raw/"):
+        _, uid, name = blob.split("/", 2)
+        return f"{name}@{uid}"
     return None
 
 
-def _request_blob(uid: str) -> str:
-    return f"deletions/{uid}.parquet"
+def _found_pairs(keys: pl.DataFrame, targets: pl.DataFrame) -> set[tuple[str, str]]:
+    hit = keys.filter(lake.is_erased(keys, targets))
+    return {(s, str(d)) for s, d in hit.select("sample_id", "test_date").iter_rows()}
+
+
+def locate(storage: BlobStorage, targets: pl.DataFrame) -> tuple[dict[str, set], list[str]]:
+    """Where the target records are stored: copy -> the (sample_id, test_date) pairs it holds, and
+    the uploads whose intake wrote the archived ones. Reads only."""
+    copies: dict[str, set] = {}
+    weeks = sorted({week_key(d) for d in targets["test_date"]})
+    for wk in weeks:
+        for blob in storage.list_blobs(lake.ARCHIVE, lake.slice_prefix(wk)):
+            copies[f"{lake.ARCHIVE}/{blob.name}"] = _found_pairs(pl.read_parquet(storage.read(lake.ARCHIVE, blob.name)), targets)
+        copies[f"{lake.DATA}/{lake.lake_blob(wk)}"] = _found_pairs(lake.read_lake_week(storage, wk), targets)
+    # Raw uploads and quarantine files hold rows as typed, invalid ones too: a byte search for the
+    # ids first, so only files that mention one are parsed.
+    needles = [s.encode() for s in targets["sample_id"]]
+    candidates = [(lake.ARCHIVE, b.name) for b in storage.list_blobs(lake.ARCHIVE, "raw/") if not b.name.endswith(".json")]
+    candidates += [(lake.QUARANTINE, b.name) for b in storage.list_blobs(lake.QUARANTINE)]
+    uploads = set()
+    for container, blob in candidates:
+        data = storage.read(container, blob)
+        if not any(n in data for n in needles):
+            continue
+        try:
+            frame, _, _ = read_upload(data)
+        except ValueError:  # a rejected binary upload: no rows were ever read from it
+            continue
+        keys = record_keys(frame)
+        found = _found_pairs(keys, targets) if keys is not None else set()
+        copies[f"{container}/{blob}"] = found
+        if found and _upload_of(container, blob):
+            uploads.add(_upload_of(container, blob))
+    for path in [p for p, found in copies.items() if not found]:
+        del copies[path]
+    if any(p.startswith(f"{lake.DATA}/") for p in copies):
+        copies[f"{lake.DATA}/{lake.EXPORT_BLOB}"] = set().union(*(f for p, f in copies.items() if p.startswith(f"{lake.DATA}/")))
+    return copies, sorted(uploads)
 
 
 def requested_pairs(storage: BlobStorage, key: str) -> pl.DataFrame:
-    """The (sample_id, test_date) pairs a deletion request named, as the lab recorded them when it
-    honoured it: what every other store of these records must delete too. A rejected request
-    names none. Raises LookupError before the lab has recorded the request."""
+    """The (sample_id, test_date) pairs a deletion request named, as the lab recorded them: what
+    every other store of these records must delete too. A rejected request names none. Raises
+    LookupError before the lab has recorded the request."""
     _, uid = split_partition_key(key)
-    if not storage.exists(lake.ARCHIVE, _request_blob(uid)):
+    if not storage.exists(lake.ARCHIVE, lake.erasure_blob(uid)):
         raise LookupError(f"deletion request {key} is not recorded yet: materialize lab_deletions for it first")
-    return pl.read_parquet(storage.read(lake.ARCHIVE, _request_blob(uid)))
+    return pl.read_parquet(storage.read(lake.ARCHIVE, lake.erasure_blob(uid)))
 
 
-def delete_records(storage: BlobStorage, key: str) -> DeletionReport:
+def holding_uploads(storage: BlobStorage) -> dict[str, list[str]]:
+    """Deletion request id -> the uploads that held its records when it was recorded."""
+    return {b.name.removeprefix(lake.ERASURES).removesuffix(".json"): lake.read_json(storage, lake.ARCHIVE, b.name)["uploads"]
+            for b in storage.list_blobs(lake.ARCHIVE, lake.ERASURES) if b.name.endswith(".json")}
+
+
+def uploads_to_erase(storage: BlobStorage) -> dict[str, list[str]]:
+    """Upload partition -> the recorded deletion requests its intake has not applied yet (its
+    archived copies still hold their records). Derived from the archive alone, so a run that died
+    leaves its upload here until one succeeds."""
+    pending: dict[str, list[str]] = {}
+    for request, uploads in sorted(holding_uploads(storage).items()):
+        for upload in uploads:
+            facts = lake.read_json(storage, lake.ARCHIVE, lake.raw_facts_blob(split_partition_key(upload)[1]))
+            if facts is not None and request not in facts.get("erasures", []):
+                pending.setdefault(upload, []).append(request)
+    return pending
+
+
+def record_request(storage: BlobStorage, key: str) -> DeletionReport:
     name, uid = split_partition_key(key)
     report = DeletionReport(request=key)
     info = storage.info(lake.DELETION_REQUESTS, name)
     if info is None:
+        if storage.exists(lake.ARCHIVE, lake.erasure_blob(uid)):  # recorded by a run that died after it
+            return _recorded(storage, key, requested_pairs(storage, key), report)
         raise FileNotFoundError(f"no deletion request {storage.location(lake.DELETION_REQUESTS, name)}")
     try:
         targets = parse_request(storage.read(lake.DELETION_REQUESTS, name))
     except MalformedRequest as e:
         report.rejected = str(e)
-        storage.write(lake.ARCHIVE, _request_blob(uid), lake.to_parquet(pl.DataFrame(schema=PAIRS)))
+        storage.write(lake.ARCHIVE, lake.erasure_blob(uid), lake.to_parquet(pl.DataFrame(schema=lake.ERASED)))
+        lake.write_json(storage, lake.ARCHIVE, f"{lake.ERASURES}{uid}.json", {"request": key, "uploads": []})
         _write_log(storage, report, uid, pl.DataFrame())
         return report  # the request stays where it is, for a person to fix
+    # Recorded first: from here on no write brings the records back, and others read it.
+    storage.write(lake.ARCHIVE, lake.erasure_blob(uid), lake.to_parquet(targets))
+    report = _recorded(storage, key, targets, report)
+    storage.delete(lake.DELETION_REQUESTS, name, etag=info.etag)
+    return report
+
+
+def _recorded(storage: BlobStorage, key: str, targets: pl.DataFrame, report: DeletionReport) -> DeletionReport:
+    uid = split_partition_key(key)[1]
+    copies, uploads = locate(storage, targets)
+    lake.write_json(storage, lake.ARCHIVE, f"{lake.ERASURES}{uid}.json", {"request": key, "uploads": uploads})
     report.requested = targets.height
-    # Recorded first: a deletion that dies part way is redone from it, and others read it.
-    storage.write(lake.ARCHIVE, _request_blob(uid), lake.to_parquet(targets))
-    weeks = sorted({week_key(d) for d in targets["test_date"]})
-
-    for wk in weeks:
-        for blob in storage.list_blobs(lake.ARCHIVE, lake.slice_prefix(wk)):
-            frame = pl.read_parquet(storage.read(lake.ARCHIVE, blob.name))
-            _scrub(storage, lake.ARCHIVE, blob.name, frame, ("sample_id", "test_date"), targets, report, lake.to_parquet)
-    # Raw uploads and quarantine files hold rows as typed, invalid ones too: look in all of them
-    # that mention an id at all (a byte search first, so only candidates are parsed).
-    needles = [s.encode() for s in targets["sample_id"]]
-    candidates = [(lake.ARCHIVE, b.name) for b in storage.list_blobs(lake.ARCHIVE, "raw/") if not b.name.endswith(".json")]
-    candidates += [(lake.QUARANTINE, b.name) for b in storage.list_blobs(lake.QUARANTINE)]
-    for container, blob in candidates:
-        data = storage.read(container, blob)
-        if not any(n in data for n in needles):
-            continue
-        frame, _, _ = read_upload(data)
-        cols = _csv_columns(frame)
-        if cols:
-            _scrub(storage, container, blob, frame, cols, targets, report, lake.to_csv)
-
-    for wk in weeks:
-        before = lake.read_lake_week(storage, wk)
-        hit = before.filter(_matches(before, targets, "sample_id", "test_date"))
-        if hit.height:
-            report.removed_from[f"{lake.DATA}/{lake.lake_blob(wk)}"] = sorted(hit["sample_id"].to_list())
-    lake.rebuild_weeks(storage, weeks)
-    if any(b.startswith(f"{lake.DATA}/") for b in report.removed_from):
-        lake.write_export(storage)
-        report.removed_from[f"{lake.DATA}/{lake.EXPORT_BLOB}"] = sorted(
-            {i for b, ids in report.removed_from.items() if b.startswith(f"{lake.DATA}/year=") for i in ids}
-        )
-    report.weeks = weeks
-
-    # Found means this pair was removed: a sample_id stored under another test_date is not it.
-    report.not_found = [f"{s} {d}" for s, d in targets.iter_rows() if (s, str(d)) not in report.removed_pairs]
+    report.found_in = {path: sorted({s for s, _ in pairs}) for path, pairs in copies.items()}
+    report.found_pairs = set().union(*copies.values()) if copies else set()
+    report.uploads = uploads
+    report.weeks = sorted({week_key(d) for d in targets["test_date"]})
+    # Found means this pair is stored somewhere: a sample_id stored under another test_date is not it.
+    report.not_found = [f"{s} {d}" for s, d in targets.iter_rows() if (s, str(d)) not in report.found_pairs]
     report.found = targets.height - len(report.not_found)
     _write_log(storage, report, uid, targets)
-    storage.delete(lake.DELETION_REQUESTS, name, etag=info.etag)
     return report
 
 
@@ -175,9 +192,9 @@ def _write_log(storage: BlobStorage, report: DeletionReport, uid: str, targets: 
             {
                 "sample_id": sid,
                 "test_date": str(d),
-                "status": "deleted" if (sid, str(d)) in report.removed_pairs else "not_found",
-                "removed_from": "; ".join(b for b, ids in report.removed_from.items() if sid in ids)
-                if (sid, str(d)) in report.removed_pairs else "",
+                "status": "deleted" if (sid, str(d)) in report.found_pairs else "not_found",
+                "removed_from": "; ".join(b for b, ids in report.found_in.items() if sid in ids)
+                if (sid, str(d)) in report.found_pairs else "",
                 "reason": "",
             }
             for sid, d in targets.iter_rows()

@@ -104,18 +104,41 @@ def ingest_upload(storage: BlobStorage, key: str, today: dt.date) -> IntakeRepor
             report.duplicate_of = first["upload"]
             report.notes.append(f"same content as upload {first['upload']}: nothing to do")
         else:
-            if new:
+            result, erasures = validating.result(), erasure_ids(storage)
+            data, erased = without_erased(data, result, lake.erased_pairs(storage))
+            if erased:  # what is archived, staged and quarantined never holds an erased record
+                result = validate_upload(data, name, today)
+                report.notes.append(f"{erased} row(s) of records erased by a deletion request left out")
+            if new or erased:
                 storage.write(lake.ARCHIVE, lake.raw_blob(uid, name), data)
+            if new:
                 lake.write_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid), facts)
             if first is None:
                 lake.write_json(storage, lake.ARCHIVE, index_blob, {"upload": key})
-            _stage(storage, validating.result(), facts, report)
+            _stage(storage, result, {**facts, "erasures": erasures}, report)
 
     _write_execution_log(storage, report)
     # Last: the landing blob goes only once every output above is durably written, and only
     # if it still holds the version we read.
     report.landing_removed = storage.delete(lake.LANDING, name, etag=facts["etag"])
     return report
+
+
+def erasure_ids(storage: BlobStorage) -> list[str]:
+    """The deletion requests recorded so far: an intake that read the erasure list after them has
+    applied them."""
+    return sorted(b.name.removeprefix(lake.ERASURES).removesuffix(".parquet")
+                  for b in storage.list_blobs(lake.ARCHIVE, lake.ERASURES) if b.name.endswith(".parquet"))
+
+
+def without_erased(data: bytes, result: "ValidationResult", erased: pl.DataFrame) -> tuple[bytes, int]:
+    """The upload's bytes less its rows of erased records (read as validation read them), and how
+    many went. Parsed again only when the validated rows show it holds one."""
+    from pdp_assets.lib.lab_results.validation import record_keys, without_records
+
+    keys = record_keys(result.quarantine)
+    held = lake.is_erased(result.valid, erased).any() or (keys is not None and lake.is_erased(keys, erased).any())
+    return without_records(data, erased) if held else (data, 0)
 
 
 def _stage(storage: BlobStorage, result: "ValidationResult", facts: dict, report: IntakeReport) -> None:
@@ -134,7 +157,12 @@ def _stage(storage: BlobStorage, result: "ValidationResult", facts: dict, report
     report.weeks = sorted(written | set(facts.get("weeks", [])))
 
     qname = lake.quarantine_blob(name, uid)
-    if result.rows_quarantined:
+    # A quarantine file a person has resolved (fixed and re-ingested) stays resolved when the
+    # upload is run again: its rows came back as an upload of their own.
+    resolved = "weeks" in facts and not storage.exists(lake.QUARANTINE, qname)
+    if result.rows_quarantined and resolved:
+        report.notes.append(f"quarantine {qname} was resolved before: not written again")
+    elif result.rows_quarantined:
         storage.write(lake.QUARANTINE, qname, lake.to_csv(result.quarantine))
         report.quarantine_blob = qname
     else:

@@ -4,14 +4,16 @@ Layout (containers keep the seed's names, plus ``archive``):
 - ``landing-zone/<name>.csv``                      partner uploads, removed once processed
 - ``archive/raw/<upload_id>/<name>``               every upload's bytes as received (+ ``.json`` facts)
 - ``archive/valid/year=YYYY/week=WW/<landed>__<upload_id>.parquet``  its valid rows, by ISO week
+- ``archive/deletions/<request_id>.parquet``       the erasure list: pairs a deletion request named
 - ``quarantine/<stem>__<upload_id>.csv``           its invalid rows, as uploaded, with reasons
 - ``data/year=YYYY/week=WW/data.parquet``          the lake: one row per sample_id
 - ``data/final_cdc_export.csv``                    every lake record, newest test first
 - ``logs/execution_*.csv``, ``logs/lake_*.csv``, ``logs/deletion_*.csv``
 
-A lake week is a pure function of its archived valid rows: the rows of every upload, oldest
-upload first, the later upload winning per sample_id. So a week can always be rebuilt (after a
-crash, a rule change or a deletion) and rebuilding twice gives the same file.
+A lake week is a pure function of its archived valid rows and the erasure list: the rows of
+every upload, oldest upload first, the later upload winning per sample_id, less every erased
+(sample_id, test_date). So a week can always be rebuilt (after a crash, a rule change or a
+deletion), rebuilding twice gives the same file, and no rebuild brings an erased record back.
 """
 
 import datetime as dt
@@ -75,6 +77,30 @@ def quarantine_blob(name: str, uid: str) -> str:
 
 def lake_blob(week_key: str) -> str:
     return f"{week_path(week_key)}/data.parquet"
+
+
+ERASURES = "deletions/"
+ERASED = {"sample_id": pl.String, "test_date": pl.Date}  # one erased record
+
+
+def erasure_blob(request_id: str) -> str:
+    return f"{ERASURES}{request_id}.parquet"
+
+
+def erased_pairs(storage: BlobStorage) -> pl.DataFrame:
+    """Every (sample_id, test_date) a deletion request has erased: what no write may bring back."""
+    frames = [pl.read_parquet(storage.read(ARCHIVE, b.name)) for b in storage.list_blobs(ARCHIVE, ERASURES)
+              if b.name.endswith(".parquet")]
+    return pl.concat(frames).unique() if frames else pl.DataFrame(schema=ERASED)
+
+
+def is_erased(frame: pl.DataFrame, erased: pl.DataFrame) -> pl.Series:
+    """Row mask of ``frame`` (sample_id, test_date typed as in the lake) rows that are erased."""
+    if not erased.height:
+        return pl.Series([False] * frame.height, dtype=pl.Boolean)
+    return frame.select("sample_id", "test_date").join(
+        erased.with_columns(hit=pl.lit(True)), on=["sample_id", "test_date"], how="left", maintain_order="left"
+    )["hit"].fill_null(False)
 
 
 # Key and value in the footer of a slice written by staging: the file is a lake week as it is.
@@ -173,12 +199,13 @@ def parquet_rows(data: bytes) -> int:
     return _footer(data).num_rows
 
 
-def build_week(slices: list[bytes]) -> bytes | None:
+def build_week(slices: list[bytes], erased: pl.DataFrame | None = None) -> bytes | None:
     """The lake file of a week from its slices (Parquet, oldest first): last row per sample_id
-    wins. None when the week has no rows."""
+    wins, erased records left out. None when the week has no rows."""
     if not slices:
         return None
-    if len(slices) == 1:
+    erased = erased if erased is not None and erased.height else None
+    if len(slices) == 1 and erased is None:
         footer = _footer(slices[0])
         if (footer.metadata or {}).get(_STAGED[0].encode()) == _STAGED[1].encode():
             return slices[0] if footer.num_rows else None  # already the answer: no decoding at all
@@ -187,6 +214,8 @@ def build_week(slices: list[bytes]) -> bytes | None:
         .unique(subset="sample_id", keep="last", maintain_order=True)
         .sort("sample_id")
     )
+    if erased is not None:
+        rows = rows.filter(~is_erased(rows, erased))
     return to_parquet(rows) if rows.height else None
 
 
@@ -204,12 +233,17 @@ def rebuild_weeks(storage: BlobStorage, weeks: Sequence[str]) -> list[WeekChange
     def slices(wk: str) -> list[BlobInfo]:
         return storage.list_blobs(ARCHIVE, slice_prefix(wk))
 
+    erased = erased_pairs(storage)
+    erased = erased.with_columns(week=pl.col("test_date").dt.truncate("1w")).partition_by(
+        "week", as_dict=True, include_key=False)
+    erased_in = {week_key_of(monday): pairs for (monday,), pairs in erased.items()}
+
     old = dict(zip(weeks, each(lambda wk: _stored_bytes(storage, wk), weeks)))
     current, changes, todo = dict(old), {}, list(weeks)
     while todo:
         listed = dict(zip(todo, each(slices, todo)))
         read = dict(zip(todo, each(lambda wk: [storage.read(ARCHIVE, b.name) for b in listed[wk]], todo)))
-        new = dict(zip(todo, per_week(lambda wk: build_week(read[wk]), todo)))  # decoding, encoding: no GIL
+        new = dict(zip(todo, per_week(lambda wk: build_week(read[wk], erased_in.get(wk)), todo)))  # decoding, encoding: no GIL
         changes.update({wk: _change(wk, new[wk], old[wk], len(listed[wk])) for wk in todo})
         # Written unless the file is the same, or (against the file first read) the rows are.
         changed = [wk for wk in todo if new[wk] != current[wk] and (current[wk] is not old[wk] or changes[wk].touched)]

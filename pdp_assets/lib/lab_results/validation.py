@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandera.errors
 import polars as pl
 
+from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.lake import LAKE_SCHEMA
 from pdp_assets.lib.lab_results.schemas import COLUMNS, parsed, raw_schema, with_parsed
 from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE
@@ -90,6 +91,39 @@ def read_upload(data: bytes) -> tuple[pl.DataFrame, dict[int, str], list[str]]:
         notes.append(f"rows of uneven length, read row by row ({str(e).splitlines()[0]})")
         frame, problems = _read_ragged(data)
     return frame, problems, notes
+
+
+def record_keys(raw: pl.DataFrame) -> pl.DataFrame | None:
+    """The (sample_id, test_date) of each row of an upload as read_upload returns it, read exactly as
+    validation reads them (stripped, the date parsed; null where it does not parse). None when the
+    file has no such columns."""
+    names = {c.strip().lower(): c for c in raw.columns}
+    if "sample_id" not in names or "test_date" not in names:
+        return None
+    keys = with_parsed(raw.select(pl.col(names[c]).str.strip_chars().alias(c) for c in ("sample_id", "test_date")))
+    return keys.select("sample_id", pl.col(parsed("test_date")).alias("test_date"))
+
+
+def without_records(data: bytes, erased: pl.DataFrame) -> tuple[bytes, int]:
+    """The upload less its rows of erased records, and how many went. Every other row keeps every
+    field it had and its bytes (a file that is not UTF-8 too), whatever its shape; only quoting may
+    be normalised."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    rows = list(csv.reader(io.StringIO(text[len(bom):], newline="")))
+    header = [h.strip().lower() for h in rows[0]] if rows else []
+    if "sample_id" not in header or "test_date" not in header:
+        return data, 0
+    at = [header.index("sample_id"), header.index("test_date")]
+    body = [r for r in rows[1:] if r]
+    keys = record_keys(pl.DataFrame([[r[i] if i < len(r) else None for i in at] for r in body],
+                                    schema={"sample_id": pl.String, "test_date": pl.String}, orient="row"))
+    gone = lake.is_erased(keys, erased)
+    if not gone.any():
+        return data, 0
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows([rows[0]] + [r for r, g in zip(body, gone) if not g])
+    return (bom + out.getvalue()).encode("utf-8", errors="surrogateescape"), int(gone.sum())
 
 
 def validate_upload(data: bytes, source_file: str, today: dt.date) -> ValidationResult:

@@ -6,6 +6,7 @@ speaks Snowflake SQL with ``%s`` parameters either way. Files are loaded the Sno
 server), so the local path and the cloud path run the same statements.
 """
 
+import os
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -43,6 +44,10 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def describe(self) -> str:
         """Where the data lives, for logs and UI metadata (never a secret)."""
 
+    def reclaim_deleted(self) -> str:
+        """Make deleted rows unrecoverable from storage, not only invisible to SQL; says what it did."""
+        return "nothing to do"
+
 
 class LocalWarehouse(Warehouse):
     """fakesnow in this process, its databases kept as DuckDB files in ``db_path`` (``$PDP_HOME/warehouse``),
@@ -56,6 +61,7 @@ class LocalWarehouse(Warehouse):
         from fakesnow.instance import FakeSnow
 
         Path(self.db_path).mkdir(parents=True, exist_ok=True)
+        _keep_stages_in(Path(self.db_path) / "stages")
         fs = FakeSnow(db_path=self.db_path)
         try:
             conn = fs.connect(self.database, self.schema_name)
@@ -68,6 +74,47 @@ class LocalWarehouse(Warehouse):
 
     def describe(self) -> str:
         return f"fakesnow {Path(self.db_path).resolve()}/{self.database}.db, schema {self.schema_name}"
+
+    def reclaim_deleted(self) -> str:
+        """DuckDB keeps a deleted row's bytes in the file (a checkpoint only marks them free), so
+        the database is copied into a fresh file that replaces it. The old file stays open, and
+        so locked against other writers, until the new one is in place; a crash leaves the old
+        file whole (and a ``.compacting`` file that the next reclaim removes)."""
+        import duckdb
+
+        path = Path(self.db_path) / f"{self.database}.db"
+        fresh = path.with_name(path.name + ".compacting")
+        if "'" in str(fresh):
+            raise ValueError(f"warehouse folder {fresh.parent} holds a quote; choose a plain folder")
+        fresh.unlink(missing_ok=True)
+        if not path.exists():
+            return "no local warehouse yet"
+        before = path.stat().st_size
+        con = duckdb.connect(str(path))
+        try:
+            con.execute("CHECKPOINT")  # the WAL folded in, so closing the old file later writes nothing
+            con.execute(f"ATTACH '{fresh}' AS fresh")
+            con.execute(f"COPY FROM DATABASE {self.database} TO fresh")  # a plain identifier (validated)
+            con.execute("DETACH fresh")
+            os.replace(fresh, path)
+        finally:
+            con.close()
+        return f"{path.name} rewritten without deleted rows ({before:,} -> {path.stat().st_size:,} bytes)"
+
+
+def _keep_stages_in(folder: Path) -> None:
+    """fakesnow keeps internal stages under a temporary folder it makes on import, one per
+    process and never removed; keep them beside the warehouse instead (PUT files are purged by
+    the COPY that reads them), and remove the empty folder it made."""
+    from fakesnow.transforms import stage
+
+    if Path(stage.LOCAL_BUCKET_PATH) != folder:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rmdir(stage.LOCAL_BUCKET_PATH)
+        except OSError:
+            pass  # not empty: another warehouse in this process staged there; leave it
+        stage.LOCAL_BUCKET_PATH = str(folder)
 
 
 class SnowflakeWarehouse(Warehouse):
@@ -110,6 +157,10 @@ class SnowflakeWarehouse(Warehouse):
     def connect(self) -> Iterator[Any]:
         with self._resource().get_connection() as conn:
             yield conn
+
+    def reclaim_deleted(self) -> str:
+        return ("deleted rows stay in Snowflake Time Travel for the table's DATA_RETENTION_TIME_IN_DAYS, "
+                "then 7 days in Fail-safe (docs/warehouse.md)")
 
     def describe(self) -> str:
         where = f"{self.protocol or 'https'}://{self.host}:{self.port}" if self.host else f"account {self.account}"

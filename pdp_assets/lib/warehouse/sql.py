@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.partitions import week_path
 from pdp_assets.lib.resources.storage import BlobStorage
 from pdp_assets.lib.warehouse.config import IDENT, Load, Source
@@ -60,8 +61,10 @@ def source_blobs(storage: BlobStorage, source: Source, window_key: str) -> list[
     return [b.name for b in storage.list_blobs(source.container, prefix) if fnmatch.fnmatch(b.name, path)]
 
 
-def read_source(storage: BlobStorage, source: Source, window_key: str) -> tuple[pl.DataFrame, list[str]]:
-    """The window's rows with upper-case column names, and the blobs they came from."""
+def read_source(storage: BlobStorage, load: Load, window_key: str) -> tuple[pl.DataFrame, list[str]]:
+    """The window's rows with upper-case column names, and the blobs they came from. A load that
+    honours lab deletions never reads an erased record, even from a lake week not rebuilt yet."""
+    source = load.source
     names = source_blobs(storage, source, window_key)
     frames = [pl.read_parquet(storage.read(source.container, n)) for n in names]
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
@@ -73,7 +76,11 @@ def read_source(storage: BlobStorage, source: Source, window_key: str) -> tuple[
         raise PermanentLoadError(f"source columns {frame.columns} collide once upper-cased, as Snowflake stores them")
     if reserved := set(upper) & set(META_COLUMNS):
         raise PermanentLoadError(f"source column(s) {sorted(reserved)} clash with the load's own columns")
-    return frame.rename(dict(zip(frame.columns, upper))), names
+    frame = frame.rename(dict(zip(frame.columns, upper)))
+    if load.honour_lab_deletions and frame.height:
+        keys = frame.select(sample_id="SAMPLE_ID", test_date="TEST_DATE")
+        frame = frame.filter(~lake.is_erased(keys, lake.erased_pairs(storage)))
+    return frame, names
 
 
 def check_keys(frame: pl.DataFrame, load: Load) -> None:

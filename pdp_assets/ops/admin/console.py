@@ -22,7 +22,7 @@ from pdp_assets.lib.partitions import week_key, week_key_from_path
 from pdp_assets.lib.resources.storage import BlobStorage
 from pdp_assets.ops.admin.settings import max_upload_mb
 
-DAILY = "daily_health_metrics"
+DAILY = "health_daily_metrics"
 
 # The console reads these containers, writes only uploads and deletion requests, and deletes
 # only a quarantine file once its rows are re-ingested. The archive is never touched.
@@ -180,7 +180,7 @@ def recent_logs(store: ScopedStorage, kind: str, files: int = 20) -> pl.DataFram
 
 
 def health_weeks(store: ScopedStorage) -> list[str]:
-    """Partition keys of the weeks daily_health_metrics has stored."""
+    """Partition keys of the weeks health_daily_metrics has stored."""
     return sorted(
         week_key_from_path(b.name[len(DAILY) + 1:].rsplit("/", 1)[0])
         for b in store.list_blobs(health_store.CONTAINER, f"{DAILY}/")

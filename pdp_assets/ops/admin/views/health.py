@@ -1,4 +1,4 @@
-"""Health dashboard: daily blood pressure, heart rate and sleep from the daily_health_metrics asset,
+"""Health dashboard: daily blood pressure, heart rate and sleep from the health_daily_metrics asset,
 with a date filter, physiological threshold lines and the days missing data marked."""
 
 import datetime as dt
@@ -20,7 +20,7 @@ st.title("Health dashboard")
 store = console.storage()
 weeks = console.health_weeks(store)
 if not weeks:
-    st.info("No daily health metrics yet: materialize daily_health_metrics (e.g. `pdp demo`).")
+    st.info("No daily health metrics yet: materialize health_daily_metrics (e.g. `pdp demo`).")
     st.stop()
 first, last = dt.date.fromisoformat(weeks[0]), dt.date.fromisoformat(weeks[-1]) + dt.timedelta(days=6)
 default = (max(first, last - dt.timedelta(days=27)), last)  # the last four weeks
