@@ -63,11 +63,13 @@ def start_dev_server(tmp: Path, extra_env: Optional[dict] = None) -> DevServer:
     """`dagster dev -w workspace.yaml` on 127.0.0.1 and a free port, PDP_HOME and DAGSTER_HOME
     under ``tmp`` (keep it short: gRPC sockets live there), the repo's dagster.yaml. Any PDP_* or
     AZURE_STORAGE_* variable of the caller is dropped first; ``extra_env`` adds the test's own.
-    Returns once the code location has loaded; on failure the server is stopped first."""
+    Returns once the code location has loaded; on failure the server is stopped first. Started
+    again on the same ``tmp``, it serves the same instance and containers (a restart)."""
     home = Path(tmp) / "pdp"
     dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").symlink_to(REPO / "dagster.yaml")
+    if not dagster_home.exists():
+        dagster_home.mkdir(parents=True)
+        (dagster_home / "dagster.yaml").symlink_to(REPO / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PDP_", "AZURE_STORAGE_"))}
     env.update(PDP_HOME=str(home), DAGSTER_HOME=str(dagster_home), **(extra_env or {}))
     port = free_port()

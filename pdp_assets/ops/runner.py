@@ -16,12 +16,14 @@ import dagster as dg
 
 from pdp_assets.defs.lab_results.assets import lab_deletions, lab_results, RAW_UPLOADS, STAGED_WEEKS
 from pdp_assets.defs.warehouse.deletions import warehouse_lab_deletions
+from pdp_assets.lib.dead_runs import fail_dead_runs, this_process_tags
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import partition_key
 from pdp_assets.lib.partitions import deletion_partitions, upload_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the event log keeps all
+# The event log keeps everything; the command prints one line per failed run (service_errors).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 DONE = (dg.AssetPartitionStatus.MATERIALIZED, dg.AssetPartitionStatus.IN_PROGRESS)
 # What the automation sensor does under a daemon, after the sensors' runs.
 WAREHOUSE_STEP, LAKE_STEP = "warehouse_deletions", "lab_lake"
@@ -105,7 +107,7 @@ def _execute(instance, job, step: str, label: str, echo: Echo, partition_key=Non
     if echo:
         echo(f"{step}: running {job.name} [{label}]")
     outcome = job.execute_in_process(instance=instance, partition_key=partition_key,
-                                     tags={**(tags or {}), "pdp/launched_by": "pdp ingest"},
+                                     tags={**(tags or {}), "pdp/launched_by": "pdp ingest", **this_process_tags()},
                                      run_config={**(run_config or {}), **QUIET}, raise_on_error=False)
     if echo:
         echo(f"  {'succeeded' if outcome.success else 'FAILED'}: run {outcome.run_id}")
@@ -116,6 +118,9 @@ def evaluate_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, echo: E
     """Tick each sensor in order (once) and execute every run it asked for before the next; then
     rebuild, in one run, the lake weeks changed since their last rebuild."""
     summary = TickSummary()
+    dead = fail_dead_runs(instance)  # an earlier invocation killed mid-run: its runs count as failed
+    if dead and echo:
+        echo(f"marked failed {len(dead)} run(s) whose process is gone: {', '.join(dead)}")
     resources = defs.resources or {}
     storage = resources["storage"].process_config_and_initialize()
     for name, find_cursor in LAB_SENSORS.items():

@@ -26,7 +26,7 @@ __all__ = ["Dagster", "DagsterGraphQLClientError", "describe", "LAB_JOBS", "FINI
 
 LAB_JOBS = ["lab_intake_job", "lab_deletion_job", "lab_lake_job", "lab_export_job"]
 ASSET_JOB = "__ASSET_JOB"  # what the automation sensor's runs (and backfills) run
-SENSORS = ["lab_landing_sensor", "lab_deletion_sensor", "lab_erasure_sensor", "automation_sensor"]
+SENSORS = ["lab_landing_sensor", "lab_deletion_sensor", "lab_erasure_sensor", "automation_sensor", "dead_run_sensor"]
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 # The drop containers and the job (and dynamic partitions) their sensor launches.
 DROP_JOBS = {
