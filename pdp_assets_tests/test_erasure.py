@@ -133,3 +133,25 @@ def test_an_upload_holding_an_erased_record_is_rewritten_until_an_intake_succeed
     summary = evaluate_and_run(defs, instance)
     assert [r.job for r in summary.runs] == ["lab_intake_job", "warehouse_deletion_job", "lab_lake_job"]
     assert uploads_to_erase(storage) == {} and lake_ids(storage) == ["A1", "A4"] and holding(storage, b"A2,") == []
+
+
+def test_run_history_keeps_no_record_of_what_was_erased(defs, storage, instance):
+    """Metadata and logs stay in the event log for ever: previews are profiles and counts, so an
+    erased record leaves no trace there, whatever the run (intake, quarantine, lake, export,
+    checks, the deletion itself)."""
+    import dagster as dg
+
+    storage.write(lake.LANDING, "a.csv", csv_bytes(
+        "SECRET-0001,2024-01-01,POS,5", "SECRET-0002,2024-01-02,NEG,0", "SECRET-0002,2024-01-02,POS,7",
+        "SECRET-0003,2024-01-03,bad,1", "KEEP-0004,2024-01-04,NEG,0"))
+    assert not evaluate_and_run(defs, instance).failed
+    assert not delete(defs, instance, storage, "SECRET-0001,2024-01-01", "SECRET-0009,2024-01-01").failed
+    storage.write(lake.LANDING, "b.csv", csv_bytes("SECRET-0001,2024-01-01,POS,5", "KEEP-0005,2024-01-05,POS,1"))
+    assert not evaluate_and_run(defs, instance).failed  # a new upload holding the erased record
+
+    history = "\n".join(dg.serialize_value(entry) for run in instance.get_runs()
+                        for entry in instance.all_logs(run.run_id))
+    history += "\n".join(str(run.tags) for run in instance.get_runs())
+    assert "KEEP-0004" not in history and "SECRET-0001" not in history, "a record reached the event log"
+    assert "SECRET-0002" not in history and "SECRET-0009" not in history
+    assert "rows_quarantined" in history and "The newest 2 records" in history  # the counts and profiles are there

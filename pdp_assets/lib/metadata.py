@@ -61,16 +61,49 @@ def markdown_table(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(tabulate(head.rows(), headers=head.columns, tablefmt="github"))
 
 
-def pandera_check_result(schema, frame: pl.DataFrame, **kwargs) -> dg.AssetCheckResult:
-    """Validate a frame with a Pandera schema; the failure cases become the check's metadata."""
+def profile(frame: pl.DataFrame, title: str = "", max_values: int = 12) -> dg.MetadataValue:
+    """What a frame holds without any of its rows: per column, how many values and distinct
+    values, the range of numbers and dates, and the counts of a column with a few values that
+    repeat. Metadata stays in the event log for ever, so it never carries a record or an
+    identifier (a column whose values are all different shows no value)."""
+    if frame.height == 0:
+        return dg.MetadataValue.md("_no rows_")
+    lines = []
+    for name, column in frame.to_dict().items():
+        distinct = column.n_unique()
+        if column.dtype.is_numeric() or column.dtype.is_temporal():
+            shown = f"{column.min()} to {column.max()}" if column.null_count() < column.len() else ""
+        elif distinct <= max_values and distinct < column.len():
+            counts = column.value_counts(sort=True)
+            shown = ", ".join(f"{v}: {n:,}" for v, n in counts.rows())
+        else:
+            shown = "(values not shown)"
+        lines.append((name, f"{column.len() - column.null_count():,}", f"{distinct:,}", shown))
+    table = tabulate(lines, headers=["column", "values", "distinct", "range or counts"], tablefmt="github")
+    return dg.MetadataValue.md(f"{title}\n\n{table}" if title else table)
+
+
+def pandera_check_result(schema, frame: pl.DataFrame, identifiers: tuple[str, ...] = (),
+                         **kwargs) -> dg.AssetCheckResult:
+    """Validate a frame with a Pandera schema; the failures, counted per column and check, become
+    the check's metadata, with a few failing values as examples except in ``identifiers``
+    columns (metadata is kept for ever)."""
     try:
         schema.validate(frame, lazy=True)
         return dg.AssetCheckResult(passed=True, metadata={"rows_checked": frame.height}, **kwargs)
     except pandera.errors.SchemaErrors as e:
-        cases = e.failure_cases
+        cases = e.failure_cases.with_columns(pl.col("column").cast(pl.String), pl.col("check").cast(pl.String),
+                                             pl.col("failure_case").cast(pl.String))
+        summary = cases.group_by("column", "check", maintain_order=True).agg(
+            pl.len().alias("failures"), pl.col("failure_case").unique(maintain_order=True).head(3).alias("examples")
+        ).with_columns(
+            examples=pl.when(pl.col("column").is_in(list(identifiers))).then(pl.lit("(not shown)"))
+            .otherwise(pl.col("examples").list.join(", "))
+        )
         return dg.AssetCheckResult(
             passed=False,
-            metadata={"rows_checked": frame.height, "failures": cases.height, "failure_cases": markdown_table(cases, 20)},
+            metadata={"rows_checked": frame.height, "failures": cases.height,
+                      "failure_cases": markdown_table(summary, 20)},
             **kwargs,
         )
 

@@ -53,4 +53,4 @@ def test_pairs_gone_fails_when_a_delete_removed_nothing(cfg, lab, storage, wareh
     check = _check(result)
     assert not check.passed
     assert check.metadata["pairs_left"].value == 1
-    assert check.metadata["left"].value == {"LAB_RESULTS": ["A1 2024-01-01"]}
+    assert check.metadata["left_by_table"].value == {"LAB_RESULTS": 1}

@@ -74,6 +74,8 @@ def read_mi_band(google: GoogleSource, today: dt.date) -> tuple[n.MiBandRows, pl
 
 # --- raw: the sources as they are, versioned per week ------------------------------------------
 
+# observable_source_asset, not an AssetSpec in multi_observable_source_asset: only its observation
+# records a data version per partition (DataVersionsByPartition).
 # Observed every morning, this week and the last (a reading typed on Monday may be for Sunday).
 # Weeks whose content is unchanged get the same data version, so nothing downstream runs for them.
 OBSERVE_DAILY = (

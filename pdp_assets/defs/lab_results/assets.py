@@ -12,11 +12,15 @@ from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.deletions import record_request
 from pdp_assets.lib.lab_results.intake import ingest_upload, split_partition_key
 from pdp_assets.lib.lab_results.schemas import LabResult
-from pdp_assets.lib.metadata import COLUMN_SCHEMA, column_schema, markdown_table, pandera_check_result, record_weeks, ROW_COUNT, URI
+from pdp_assets.lib.metadata import (
+    COLUMN_SCHEMA, column_schema, markdown_table, pandera_check_result, profile, record_weeks, ROW_COUNT, URI,
+)
 from pdp_assets.lib.partitions import deletion_partitions, upload_partitions, week_path, weekly_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 
 GROUP = "lab_results"
+IDENTIFIERS = ("sample_id",)  # never shown in metadata, which the event log keeps for ever
+PROFILE_ROWS = 10_000  # the export's metadata describes its newest records, not the whole file
 OWNERS = ["team:lab-data"]  # who to ask about these assets; the tag selects them across groups
 TAGS = {"domain": GROUP}
 
@@ -151,7 +155,8 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
             metadata=counts,
         ),
         pandera_check_result(
-            _VALID_ROW_SCHEMA, valid.select(lake.LAKE_COLUMNS), asset_key=VALID_ROWS, check_name=VALID_ROWS_SCHEMA
+            _VALID_ROW_SCHEMA, valid.select(lake.LAKE_COLUMNS), IDENTIFIERS, asset_key=VALID_ROWS,
+            check_name=VALID_ROWS_SCHEMA,
         ),
     ]
     yield dg.MaterializeResult(
@@ -164,7 +169,8 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
     if all(g.passed for g in gates):  # the blocking checks keep the lake from rebuilding on bad rows
         yield from staged(report.weeks, upload=context.partition_key)
     quarantine_check = (
-        pandera_check_result(_QUARANTINE_SCHEMA, quarantine, asset_key=QUARANTINE, check_name=QUARANTINE_EXPLAINED)
+        pandera_check_result(_QUARANTINE_SCHEMA, quarantine, IDENTIFIERS, asset_key=QUARANTINE,
+                             check_name=QUARANTINE_EXPLAINED)
         if quarantine.height
         else dg.AssetCheckResult(
             asset_key=QUARANTINE, check_name=QUARANTINE_EXPLAINED, passed=True, metadata={"rows_checked": 0}
@@ -176,7 +182,8 @@ def lab_intake(context: dg.AssetExecutionContext, storage: BlobStorage):
         metadata={
             ROW_COUNT: report.rows_quarantined,
             URI: storage.location(lake.QUARANTINE, report.quarantine_blob or ""),
-            "preview": markdown_table(quarantine.select("row_number", "pipeline_error") if quarantine.height else quarantine),
+            "reasons": markdown_table(quarantine.group_by("pipeline_error").len("rows").sort("rows", descending=True)
+                                      if quarantine.height else quarantine, 20),
         },
         check_results=[quarantine_check],
     )
@@ -200,14 +207,14 @@ def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg
         context.log.error(f"deletion request rejected, kept for a person to fix: {report.rejected}")
     else:
         context.log.info(f"erasing {report.found} of {report.requested} from {len(report.found_in)} copies;"
-                         f" not found: {report.not_found}")
+                         f" {len(report.not_found)} not found (listed in the deletion log)")
     return dg.MaterializeResult(
         metadata={
             ROW_COUNT: report.requested,
             URI: storage.location(lake.ARCHIVE, lake.erasure_blob(split_partition_key(context.partition_key)[1])),
             "requested": report.requested,
             "deleted": report.found,
-            "not_found": dg.MetadataValue.json(report.not_found),
+            "not_found": len(report.not_found),  # which ones: the deletion log (metadata is kept for ever)
             "found_in": dg.MetadataValue.json(sorted(report.found_in)),
             "uploads_to_rewrite": dg.MetadataValue.json(report.uploads),
             "weeks": dg.MetadataValue.json(report.weeks),
@@ -280,11 +287,12 @@ def lab_cdc_export(context: dg.AssetExecutionContext, storage: BlobStorage) -> d
     """data/final_cdc_export.csv: every lake record, newest test first, safe to open in a
     spreadsheet. Materializing any week range refreshes the whole file (it spans all weeks)."""
     rows = lake.write_export(storage)
-    preview = pl.read_csv(storage.read(lake.DATA, lake.EXPORT_BLOB), n_rows=10, infer_schema=False)
+    newest = pl.read_csv(storage.read(lake.DATA, lake.EXPORT_BLOB), n_rows=PROFILE_ROWS,
+                         schema_overrides={"test_date": pl.Date, "viral_load": pl.Int64})
     return dg.MaterializeResult(
         metadata={
             ROW_COUNT: rows,
             URI: storage.location(lake.DATA, lake.EXPORT_BLOB),
-            "preview": markdown_table(preview),
+            "profile": profile(newest, f"The newest {newest.height:,} records"),
         }
     )

@@ -96,8 +96,9 @@ def export_problems(storage: BlobStorage) -> tuple[dict[str, int], dict]:
     examples = {
         "rows_export": export.height,
         "rows_lake": wanted.height,
-        "missing_examples": dg.MetadataValue.json(missing.head(10).rows()),
-        "extra_examples": dg.MetadataValue.json(extra.head(10).rows()),
+        # Which records, by test date only: metadata is kept for ever and never holds an id.
+        "missing_by_test_date": dg.MetadataValue.json(dict(missing["test_date"].value_counts().head(10).rows())),
+        "extra_by_test_date": dg.MetadataValue.json(dict(extra["test_date"].value_counts().head(10).rows())),
     }
     return problems, examples
 

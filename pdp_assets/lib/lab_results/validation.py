@@ -177,7 +177,8 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
             .explode(_ROW_INDEX)
             .select(
                 _ROW_INDEX,
-                pl.format("sample_id {} appears more than once in this file with different values", "sample_id").alias(ERROR),
+                # The row holds the id; the reason does not repeat it (reasons reach the UI's metadata).
+                pl.lit("sample_id appears more than once in this file with different values").alias(ERROR),
             )
         )
         reasons = _add(reasons, conflicts)
