@@ -19,7 +19,24 @@ def _read_csv_file(path: str) -> bytes:
     return p.read_bytes()
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command: a service that cannot be reached or refuses is one line and exit 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            from pdp_assets.ops.service_errors import describe
+
+            sentence = describe(error)
+            if sentence is None:
+                raise
+            raise click.ClickException(sentence) from None
+
+
+@click.group(cls=_Commands)
 def main():
     """Operate pdp_assets: upload lab files, fix quarantined rows, request deletions, run the
     sensors once, export, benchmark. Storage: $PDP_HOME (default ./.pdp) or Azure with
@@ -123,11 +140,15 @@ def ingest():
     from pdp_assets.definitions import build_definitions
     from pdp_assets.ops.runner import evaluate_and_run
 
-    summary = evaluate_and_run(build_definitions(), _instance(), echo=click.echo)
+    from pdp_assets.ops.service_errors import run_failure
+
+    instance = _instance()
+    summary = evaluate_and_run(build_definitions(), instance, echo=click.echo)
     for sensor, reason in summary.skipped.items():
         click.echo(f"{sensor}: {reason}")
     if summary.failed:
-        raise click.ClickException(f"{len(summary.failed)} run(s) failed: " + ", ".join(r.run_id for r in summary.failed))
+        reasons = {run_failure(instance, r.run_id) for r in summary.failed}
+        raise click.ClickException(f"{len(summary.failed)} run(s) failed: " + "; ".join(sorted(reasons)))
 
 
 @main.command()
@@ -138,12 +159,16 @@ def export(out):
     from pdp_assets.lib.lab_results import lake
     from pdp_assets.lib.partitions import weekly_partitions
 
+    from pdp_assets.ops.runner import QUIET
+    from pdp_assets.ops.service_errors import run_failure
+
     last_week = weekly_partitions.get_last_partition_key()
+    instance = _instance()
     result = build_definitions().resolve_job_def("lab_export_job").execute_in_process(
-        instance=_instance(), partition_key=last_week, raise_on_error=False
+        instance=instance, partition_key=last_week, raise_on_error=False, run_config=QUIET
     )
     if not result.success:
-        raise click.ClickException(f"export run {result.run_id} failed; see it in the UI")
+        raise click.ClickException(f"export: {run_failure(instance, result.run_id)}")
     storage = _storage()
     data = storage.read(lake.DATA, lake.EXPORT_BLOB)
     rows = data.count(b"\n") - 1
