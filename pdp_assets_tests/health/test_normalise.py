@@ -1,6 +1,7 @@
 """The normalisers and rules, one by one, on small frames (no Dagster)."""
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
@@ -200,6 +201,16 @@ def test_sleep_rules_short_sessions_and_no_data():
     assert n.normalise_sleep(records, TODAY, 60).kept.height == 2  # the minimum is a setting
 
 
+def test_a_sleep_record_without_has_data_has_data():
+    """Aggregated daily_report sleep records carry segment_details and no has_data key."""
+    t = epoch("2024-01-02T22:00:00+00:00")
+    record = {k: v for k, v in SLEEP.items() if k != "has_data"}
+    record["segment_details"] = [{"bedtime": t, "wake_up_time": t + SLEEP["total_duration"] * 60}]
+    split = n.normalise_sleep(mi([mi_row("sleep", t, record)]), TODAY, 240)
+    assert split.kept["total_minutes"].to_list() == [SLEEP["total_duration"]]
+    assert split.quarantine.height == 0 and split.no_data.height == 0  # every record accounted for
+
+
 def test_week_versions_ignore_row_order_and_see_changes():
     frame = pl.DataFrame({"week": ["2024-01-01"] * 2, "a": ["1", "2"]})
     weeks = ["2024-01-01", "2024-01-08"]
@@ -231,3 +242,23 @@ def test_settings_validate_the_time_zone_and_go_into_code_versions():
     with pytest.raises(ValueError, match="not an IANA time zone"):
         HealthSettings(timezone="Europe/Tbilisi")  # Tbilisi is in Asia
     assert HealthSettings(timezone="UTC", min_sleep_minutes=180).rules == "tz=UTC;min_sleep=180"
+
+
+def test_a_revision_or_a_re_tag_of_a_record_counts_once():
+    """Exports repeat a Key + Time with a later UpdateTime (a revision) or under another Tag."""
+    header = ["Uid", "Sid", "Tag", "Key", "Time", "Value", "UpdateTime"]
+    t = epoch("2024-01-02T10:00:00+00:00")
+    night = epoch("2024-01-02T22:00:00+00:00")
+    hr = {"avg_hr": 60, "min_hr": 50, "max_hr": 90}
+    rows = [
+        ["1", "band", "daily_report", "heart_rate", t, json.dumps(hr), 100],
+        ["1", "band", "daily_report", "heart_rate", t, json.dumps({**hr, "avg_hr": 80}), 200],  # the revision
+        ["1", "band", "daily_mark", "sleep", night, json.dumps(SLEEP), 100],
+        ["1", "band", "daily_report", "sleep", night, json.dumps(SLEEP), 100],  # the same night, re-tagged
+    ]
+    export = n.mi_band_rows([("export.csv", csv_text([header, *rows]))])
+    assert export.superseded == 2 and export.duplicates == 0
+    assert export.frame["tag"].to_list() == ["daily_report", "daily_report"]
+    records = n.with_mi_band_weeks(export.frame, "UTC", TODAY)
+    assert n.normalise_heart_rate(records, TODAY).kept["avg_hr"].to_list() == [80]
+    assert n.normalise_sleep(records, TODAY, 240).kept["total_minutes"].to_list() == [SLEEP["total_duration"]]

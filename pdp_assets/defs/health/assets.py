@@ -270,6 +270,7 @@ def health_mi_band(context: dg.AssetExecutionContext, google: GoogleSource, stor
         "export_rows": export.rows_read,
         "other_keys_ignored": dg.MetadataValue.json(export.other_keys),
         "duplicates_merged": export.duplicates,
+        "revisions_superseded": export.superseded,
         "rows_undated": undated.height,
         "notes": "\n".join(export.notes),
         "folder": google.location("folder", SETTINGS.mi_band_folder),

@@ -223,11 +223,30 @@ class MiBandRows:
     rows_read: int = 0
     other_keys: dict[str, int] = field(default_factory=dict)  # ignored, counted
     duplicates: int = 0  # the same record in several (overlapping) exports: kept once, counted
+    superseded: int = 0  # an earlier revision or another tag of a record (same Key and Time)
     notes: list[str] = field(default_factory=list)
     files: int = 0
 
 
-_MI_EMPTY = {SOURCE: pl.String, ROW: pl.Int64, **{c: pl.String for c in MI_COLUMNS}}
+MI_OPTIONAL = ["updatetime", "tag"]  # a revision has a later UpdateTime; a record may repeat under another Tag
+TAG_PREFERENCE = ["daily_report"]  # the tag kept when one record comes under several (then by name)
+_MI_EMPTY = {SOURCE: pl.String, ROW: pl.Int64, **{c: pl.String for c in MI_COLUMNS + MI_OPTIONAL}}
+
+
+def _one_per_record(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per (Key, Time), the rows of its latest UpdateTime under one Tag (the preferred one, else
+    the first by name): earlier revisions and re-tags go. Rows that still differ (no revision
+    says which is meant) and rows without a valid Time stay, for the rules to judge."""
+    tag = pl.col("tag").fill_null("").str.strip_chars().str.to_lowercase()
+    record = ["key", "time"]
+    f = rows.with_columns(
+        _updated=pl.col("updatetime").str.strip_chars().cast(pl.Int64, strict=False).fill_null(-1),
+        _tag=pl.when(tag.is_in(TAG_PREFERENCE)).then(pl.lit("")).otherwise(tag),  # "" sorts first
+        _dated=pl.col("time").cast(pl.Int64, strict=False).is_not_null(),
+    )
+    latest = f.filter(~pl.col("_dated") | (pl.col("_updated") == pl.col("_updated").max().over(record)))
+    chosen = latest.filter(~pl.col("_dated") | (pl.col("_tag") == pl.col("_tag").min().over(record)))
+    return chosen.drop("_updated", "_tag", "_dated")
 
 
 def mi_band_rows(files: list[tuple[str, bytes]]) -> MiBandRows:
@@ -242,7 +261,8 @@ def mi_band_rows(files: list[tuple[str, bytes]]) -> MiBandRows:
         raw = raw.rename({c: c.strip().lower() for c in raw.columns}, strict=False)
         raw = raw.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64), pl.lit(name).alias(SOURCE))
         missing = [c for c in MI_COLUMNS if c not in raw.columns]
-        raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in missing).select(list(_MI_EMPTY))
+        absent = [c for c in MI_COLUMNS + MI_OPTIONAL if c not in raw.columns]
+        raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in absent).select(list(_MI_EMPTY))
         if missing:
             notes.append(f"{name}: no {', '.join(missing)} column: its {raw.height} rows are quarantined")
             unreadable.append(raw.with_columns(pl.lit(f"the file has no {', '.join(missing)} column").alias(ERROR)))
@@ -254,13 +274,16 @@ def mi_band_rows(files: list[tuple[str, bytes]]) -> MiBandRows:
     known = pl.col("key").is_in(MI_KEYS)
     others = rows.filter(~known)["key"].fill_null("(empty)").value_counts(sort=True)
     rows = rows.filter(known)
-    first = rows.select(pl.struct(MI_COLUMNS).is_first_distinct()).to_series()
+    first = rows.select(pl.struct(MI_COLUMNS + MI_OPTIONAL).is_first_distinct()).to_series()
+    distinct = rows.filter(first)
+    latest = _one_per_record(distinct)
     return MiBandRows(
-        frame=rows.filter(first),
+        frame=latest,
         unreadable=bad,
         rows_read=sum(f.height for f in frames) + bad.height,
         other_keys=dict(others.iter_rows()),
-        duplicates=rows.height - int(first.sum()),
+        duplicates=rows.height - distinct.height,
+        superseded=distinct.height - latest.height,
         notes=notes,
         files=len(files),
     )
@@ -354,7 +377,8 @@ def normalise_sleep(records: pl.DataFrame, today: dt.date, min_minutes: int) -> 
     parsed, rules = _number_rules(SLEEP_FIELDS[:-1], ["total_duration"])
     f = sl.with_columns(
         **{f"_{k}": v for k, v in parsed.items()},
-        _has_data=_json_field("has_data").str.to_lowercase().is_in(["false", "0"]).not_(),
+        # Only an explicit false means no data: aggregated daily_report records have no has_data key.
+        _has_data=_json_field("has_data").str.to_lowercase().is_in(["false", "0"]).not_().fill_null(True),
     )
     stage_sum = pl.sum_horizontal(pl.col(f"_{s}").fill_null(0) for s in STAGES)
     rules = _time_rules(today) + rules
