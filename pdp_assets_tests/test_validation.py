@@ -36,7 +36,10 @@ def test_valid_rows_are_typed_and_numbered():
     [
         (",2024-01-01,POS,1", "sample_id is missing"),
         ('"",2024-01-01,POS,1', "sample_id is empty"),
-        ("A1,2024-13-01,POS,1", "test_date '2024-13-01' is not a date in YYYY-MM-DD form"),
+        ("A1,2024-13-01,POS,1", "test_date '2024-13-01' is in YYYY-MM-DD form but no such day exists"),
+        ("A1,2026-02-29,POS,1", "test_date '2026-02-29' is in YYYY-MM-DD form but no such day exists"),
+        ("A1,2023-02-30,POS,1", "test_date '2023-02-30' is in YYYY-MM-DD form but no such day exists"),
+        ("A1,2024-Jan-01,POS,1", "test_date '2024-Jan-01' is not a date in YYYY-MM-DD form"),
         ("A1,01/02/2024,POS,1", "is not a date in YYYY-MM-DD form"),
         ("A1,2019-12-29,POS,1", "test_date 2019-12-29 is before 2019-12-30"),
         ("A1,2026-11-23,POS,1", "test_date 2026-11-23 is in the future (today is 2026-11-22)"),

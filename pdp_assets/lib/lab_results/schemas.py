@@ -55,6 +55,15 @@ def raw_schema(today: dt.date) -> pa.DataFrameSchema:
     def parses(k):
         return pl.col(parsed(k)).is_not_null()
 
+    def shaped(k):  # digits where a YYYY-MM-DD date has them
+        return pl.col(k).str.contains(r"^\d{4}-\d{1,2}-\d{1,2}$")
+
+    def in_form(k):
+        return parses(k) | shaped(k)
+
+    def exists(k):  # in the form but no such day (2026-02-29, 2023-04-31, month 13): said so
+        return parses(k) | ~shaped(k)
+
     def non_negative(k):
         return pl.col(parsed(k)) >= 0
 
@@ -67,7 +76,8 @@ def raw_schema(today: dt.date) -> pa.DataFrameSchema:
                 pa.Check(_rows(lambda k: pl.col(k).str.len_chars() > 0), error="sample_id is empty"),
             ),
             "test_date": column(
-                pa.Check(_rows(parses), error="test_date {value!r} is not a date in YYYY-MM-DD form"),
+                pa.Check(_rows(in_form), error="test_date {value!r} is not a date in YYYY-MM-DD form"),
+                pa.Check(_rows(exists), error="test_date {value!r} is in YYYY-MM-DD form but no such day exists"),
                 pa.Check(
                     _rows(after_start),
                     error=f"test_date {{value}} is before {FIRST_MONDAY} (the first week, ISO 2020-W01)",
