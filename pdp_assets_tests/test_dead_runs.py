@@ -39,6 +39,18 @@ def home(tmp_path, monkeypatch):
         yield instance
 
 
+def start_slow_run() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", SLOW_RUN], env=os.environ.copy(), start_new_session=True)
+
+
+def kill_group(child: subprocess.Popen) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait(10)
+
+
 def wait_for_started(instance, timeout=60) -> dg.DagsterRun:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,16 +62,16 @@ def wait_for_started(instance, timeout=60) -> dg.DagsterRun:
 
 
 def test_a_killed_process_run_is_marked_failed_and_a_live_one_is_not(home):
-    child = subprocess.Popen([sys.executable, "-c", SLOW_RUN], env=os.environ.copy())
+    child = start_slow_run()
     try:
         run = wait_for_started(home)
         assert run.tags[PID_TAG] == str(child.pid)
         assert fail_dead_runs(home) == []  # alive: left alone
         assert home.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
-        os.kill(child.pid, signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)  # the run's process and its compute-log tail
         child.wait(10)
     finally:
-        child.kill()
+        kill_group(child)
     assert home.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED  # what Dagster alone leaves
 
     with dg.build_sensor_context(instance=home) as context:
@@ -70,14 +82,14 @@ def test_a_killed_process_run_is_marked_failed_and_a_live_one_is_not(home):
 
 
 def test_a_reused_pid_or_another_host_does_not_fool_it(home):
-    child = subprocess.Popen([sys.executable, "-c", SLOW_RUN], env=os.environ.copy())
+    child = start_slow_run()
     try:
         run = wait_for_started(home)
         time.sleep(1)
         later = subprocess.Popen(["sleep", "60"])  # alive, but younger than the run: not its process
         try:
             home.add_run_tags(run.run_id, {PID_TAG: str(later.pid)})
-            os.kill(child.pid, signal.SIGKILL)
+            os.killpg(child.pid, signal.SIGKILL)
             home.add_run_tags(run.run_id, {HOST_TAG: "another-host"})
             assert fail_dead_runs(home) == []  # another host's run: this host cannot tell
             home.add_run_tags(run.run_id, {HOST_TAG: socket.gethostname()})
@@ -85,4 +97,4 @@ def test_a_reused_pid_or_another_host_does_not_fool_it(home):
         finally:
             later.kill()
     finally:
-        child.kill()
+        kill_group(child)

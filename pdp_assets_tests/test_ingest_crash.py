@@ -69,7 +69,8 @@ def test_killed_inside_a_run_then_rerun_ends_exactly_as_the_files_say(pdp_env, j
     storage.write(lake.DELETION_REQUESTS, "request.csv", request)
     expected = (first_ids | second_ids) - erased
 
-    process = subprocess.Popen([PDP, "ingest"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([PDP, "ingest"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # its group: it and anything it started die together
     try:
         deadline = time.monotonic() + 180
         killed = None
@@ -77,10 +78,13 @@ def test_killed_inside_a_run_then_rerun_ends_exactly_as_the_files_say(pdp_env, j
             killed = run_started(instance, job, nth)
             time.sleep(0.05)
         assert killed is not None, f"pdp ingest never ran {job} #{nth} (exit {process.poll()})"
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
     finally:
-        process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     outputs = []
     for _ in range(4):  # each rerun picks up what the last left

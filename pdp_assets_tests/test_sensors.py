@@ -57,6 +57,27 @@ def test_processed_files_leave_the_cursor_and_an_overwrite_is_requested_again(in
     assert len(fourth.run_requests) == 1
 
 
+def test_a_file_whose_run_failed_or_died_is_asked_again_then_left_for_a_person(instance, storage):
+    """What is pending comes from Dagster's record of runs, not from the cursor; the sensor's
+    runs have Dagster's run retries off, so only the sensor runs a file again."""
+    defs = dg.Definitions.merge(source_definitions("lab_results"), dg.Definitions(resources={"storage": storage}))
+    job = defs.resolve_job_def("lab_intake_job")
+    storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,1"))
+    first = tick(lab_landing_sensor, instance, storage)
+    (request,) = first.run_requests
+    assert request.tags["dagster/max_retries"] == "0"
+    instance.add_dynamic_partitions(upload_partitions.name, [request.partition_key])
+    cursor = first.cursor
+    for attempt in (2, 3):
+        run = instance.create_run_for_job(job, tags={"dagster/partition": request.partition_key})  # as the daemon does
+        assert not tick(lab_landing_sensor, instance, storage, cursor=cursor).run_requests  # in flight
+        instance.report_run_failed(run)  # a failure, or a dead process marked failed
+        (again,) = tick(lab_landing_sensor, instance, storage, cursor=cursor).run_requests
+        assert (again.partition_key, again.run_key) == (request.partition_key, f"{request.partition_key} attempt {attempt}")
+    instance.report_run_failed(instance.create_run_for_job(job, tags={"dagster/partition": request.partition_key}))
+    assert not tick(lab_landing_sensor, instance, storage, cursor=cursor).run_requests  # three runs failed: a person
+
+
 def test_deletion_sensor_watches_its_own_container(instance, storage):
     storage.write(lake.DELETION_REQUESTS, "del.csv", b"sample_id,test_date\nA1,2024-01-01\n")
     storage.write(lake.LANDING, "a.csv", csv_bytes("A1,2024-01-01,POS,1"))

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import dagster as dg
 
-from pdp_assets.defs.lab_results.assets import lab_deletions, lab_results, RAW_UPLOADS, STAGED_WEEKS
+from pdp_assets.defs.lab_results.assets import lab_deletions, lab_results, STAGED_WEEKS
 from pdp_assets.defs.warehouse.deletions import warehouse_lab_deletions
 from pdp_assets.lib.dead_runs import fail_dead_runs, this_process_tags
 from pdp_assets.lib.lab_results import lake
@@ -49,21 +49,22 @@ class TickSummary:
         return [r for r in self.runs if not r.success]
 
 
-def _handled_blobs(instance: dg.DagsterInstance, storage: BlobStorage, container: str,
-                   asset_key: dg.AssetKey, partitions_def: dg.DynamicPartitionsDefinition) -> str:
-    """A drop-container sensor's cursor: the blob versions whose partition is materialized or
-    being materialized. A version whose run failed or never started is requested again."""
+def _requested_blobs(instance: dg.DagsterInstance, storage: BlobStorage, container: str,
+                     partitions_def: dg.DynamicPartitionsDefinition) -> str:
+    """A drop-container sensor's cursor as the daemon would have it: the blob versions that have a
+    run. The sensor asks again for those whose run failed or died, from what Dagster recorded, as
+    it does under the daemon; one requested by an invocation killed before its run was created
+    counts as new."""
     blobs = {partition_key(b.name, b.etag): b for b in storage.list_blobs(container) if "/" not in b.name}
-    known = sorted(set(instance.get_dynamic_partitions(partitions_def.name)) & blobs.keys())
-    status = (instance.get_status_by_partition(asset_key, known, partitions_def) or {}) if known else {}
-    return json.dumps({blobs[k].name: blobs[k].etag for k in known if status.get(k) in DONE})
+    known = set(instance.get_dynamic_partitions(partitions_def.name)) & blobs.keys()
+    ran = [k for k in sorted(known) if instance.get_runs_count(dg.RunsFilter(tags={"dagster/partition": k}))]
+    return json.dumps({blobs[k].name: blobs[k].etag for k in ran})
 
 
 # The sensors `pdp ingest` ticks, in order, each with how its cursor is found.
 LAB_SENSORS = {
-    "lab_landing_sensor": lambda i, s: _handled_blobs(i, s, lake.LANDING, RAW_UPLOADS, upload_partitions),
-    "lab_deletion_sensor": lambda i, s: _handled_blobs(i, s, lake.DELETION_REQUESTS, lab_deletions.key,
-                                                       deletion_partitions),
+    "lab_landing_sensor": lambda i, s: _requested_blobs(i, s, lake.LANDING, upload_partitions),
+    "lab_deletion_sensor": lambda i, s: _requested_blobs(i, s, lake.DELETION_REQUESTS, deletion_partitions),
     "lab_erasure_sensor": lambda i, s: None,  # its state is the archive's own record of erasures applied
 }
 
