@@ -64,27 +64,44 @@ def asset_key(load: Load) -> dg.AssetKey:
 # --------------------------------------------------------------------------- errors
 
 
-_TRANSIENT_WORDS = ("timeout", "timed out", "lock", "connection reset", "connection aborted", "temporarily",
-                    "could not connect", "broken pipe", "503", "504", "429")
+# Snowflake error numbers a retry may fix (docs/warehouse.md has the table). Everything else the
+# warehouse reports (a compilation error, an unknown object, a bad type) is permanent: retrying
+# cannot help, whatever words its text contains.
+TRANSIENT_ERRNOS = {
+    604: "SQL execution canceled (a timeout or a cancel from outside)",
+    625: "statement waited too long for a lock",
+    630: "statement reached its statement or warehouse timeout",
+    250001: "could not connect to Snowflake",
+    250003: "network error during a request (connection reset, HTTP 5xx or 429)",
+    390114: "authentication token expired (a new connection gets a new one)",
+}
+TRANSIENT_SQLSTATE_CLASSES = ("08",)  # connection exceptions, except the server refusing the login:
+REFUSED_SQLSTATE = "08004"  # (wrong user or password) which no retry fixes
+TRANSIENT_SQLSTATES = {"40001": "serialization failure", "57014": "query canceled"}
 
 
 def is_transient(error: BaseException) -> bool:
-    """Timeouts, lock contention and dropped connections are worth retrying; the rest is not."""
+    """Timeouts, lock waits and dropped connections are worth retrying; the rest is not. Decided
+    by the error's class, Snowflake error number and SQL state, never by words in its text."""
     if isinstance(error, sql.PermanentLoadError):
         return False
     if isinstance(error, (sql.TransientLoadError, TimeoutError, ConnectionError)):
         return True
-    try:
-        from snowflake.connector import errors as sf
+    from snowflake.connector import errors as sf
 
-        if isinstance(error, (sf.OperationalError, sf.InterfaceError)):
-            return True
-        if isinstance(error, sf.ProgrammingError):  # compilation errors, unknown objects, bad types
+    if isinstance(error, sf.Error):
+        state = error.sqlstate or ""
+        if state == REFUSED_SQLSTATE:
             return False
-    except ImportError:  # pragma: no cover - the connector is a dependency
-        pass
-    text = f"{type(error).__name__} {error}".lower()
-    return any(w in text for w in _TRANSIENT_WORDS)
+        if error.errno in TRANSIENT_ERRNOS or state in TRANSIENT_SQLSTATES or state.startswith(TRANSIENT_SQLSTATE_CLASSES):
+            return True
+        return isinstance(error, (sf.OperationalError, sf.InterfaceError))  # the connector's network failures
+    import duckdb
+
+    # The local warehouse: another process holds the file's lock, or two writers conflicted.
+    if isinstance(error, duckdb.IOException) and "Could not set lock on file" in str(error):
+        return True
+    return isinstance(error, (duckdb.TransactionException, duckdb.ConnectionException))
 
 
 class _Phase:
