@@ -9,6 +9,10 @@ from pdp_assets.defs.warehouse.assets import is_transient, TRANSIENT_ERRNOS
 from pdp_assets.lib.warehouse import sql
 
 
+def case_id(error: BaseException) -> str:
+    return f"{type(error).__name__}-{getattr(error, 'errno', '')}"
+
+
 @pytest.mark.parametrize("error", [
     sf.ProgrammingError(msg="Statement reached its statement or warehouse timeout of 10 second(s)", errno=630,
                         sqlstate="57014"),
@@ -24,7 +28,7 @@ from pdp_assets.lib.warehouse import sql
     sql.TransientLoadError("stage file vanished"),
     TimeoutError("read timed out"),
     ConnectionResetError("reset"),
-], ids=lambda e: f"{type(e).__name__}-{getattr(e, 'errno', '')}")
+], ids=case_id)
 def test_retried(error):
     assert is_transient(error)
 
@@ -39,7 +43,7 @@ def test_retried(error):
     duckdb.IOException("No such file or directory: lock.parquet"),
     sql.PermanentLoadError("schema drift"),
     ValueError("a bug, lock timeout 503"),
-], ids=lambda e: f"{type(e).__name__}-{getattr(e, 'errno', '')}")
+], ids=case_id)
 def test_not_retried(error):
     assert not is_transient(error)
 

@@ -270,8 +270,8 @@ class AzureBlobStorage(BlobStorage):
         if self._client is None:
             from azure.storage.blob import BlobServiceClient
 
-            # The SDK's default waits 15 s, 18 s, 24 s between retries: a minute and a half before
-            # a command can say the account is unreachable. Retry as often, sooner: 3 s, 5 s, 9 s.
+            # The SDK's default backoff (15 s plus a power of 3) keeps a command silent for a long
+            # while before it can say the account is unreachable: retry as often, sooner.
             retry = {"retry_total": 3, "retry_connect": 2, "initial_backoff": 1, "increment_base": 2}
             if self.connection_string:
                 self._client = BlobServiceClient.from_connection_string(self.connection_string, **retry)
