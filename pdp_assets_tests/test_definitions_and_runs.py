@@ -1,6 +1,7 @@
 """The Definitions load, and the lab pipeline runs in process through its jobs and sensors."""
 
 import datetime as dt
+import gc
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from pdp_assets.definitions import build_definitions
 from pdp_assets.lib.lab_results import lake
+from pdp_assets.ops import home
 from pdp_assets.ops.runner import evaluate_and_run, LAB_SENSORS, LAKE_STEP, WAREHOUSE_STEP
 from pdp_assets_tests.conftest import csv_bytes
 
@@ -25,6 +27,17 @@ def defs(pdp_env):
 @pytest.fixture
 def storage(defs):
     return defs.resources["storage"]
+
+
+def test_definitions_still_load_after_the_instance_a_command_used_is_closed(pdp_env):
+    """A command initialises the storage outside a run, on whatever instance is current; keeping
+    that storage past the instance must not make the closed instance current again, or the next
+    definitions load reads its removed database."""
+    with dg.instance_for_test():
+        storage = home.storage()
+    del storage
+    gc.collect()
+    dg.Definitions.validate_loadable(build_definitions())
 
 
 def test_definitions_load_and_every_asset_is_partitioned_and_checked(defs):

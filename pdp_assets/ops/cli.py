@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from benchmarks.cli import bench
-from pdp_assets.ops.home import dagster_home, instance as _instance, REPO, storage as _storage
+from pdp_assets.ops.home import dagster_home, initialised, instance as _instance, REPO, storage as _storage
 
 def _read_csv_file(path: str) -> bytes:
     p = Path(path)
@@ -198,7 +198,7 @@ def sql(query):
 
     from pdp_assets.defs.resources import warehouse_resource
 
-    warehouse = warehouse_resource().process_config_and_initialize()
+    warehouse = initialised(warehouse_resource())
     with warehouse.connect() as conn:
         cur = conn.cursor()
         try:

@@ -18,12 +18,20 @@ def dagster_home() -> Path:
     return home
 
 
+def initialised(resource):
+    """A resource's value outside a run (EnvVar fields such as the Azure connection string are
+    resolved here). Not ``process_config_and_initialize()``: it opens a throwaway Dagster
+    instance that only garbage collection closes, and that late close makes whichever instance
+    was current when it opened (perhaps long closed) current again, so later definition loads fail."""
+    with resource.process_config_and_initialize_cm() as value:
+        return value
+
+
 def storage():
-    """The blob storage the assets use, initialised (outside a run, EnvVar fields such as the
-    Azure connection string are resolved here)."""
+    """The blob storage the assets use, initialised."""
     from pdp_assets.defs.resources import storage_resource
 
-    return storage_resource().process_config_and_initialize()
+    return initialised(storage_resource())
 
 
 def instance():

@@ -21,6 +21,7 @@ from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import partition_key
 from pdp_assets.lib.partitions import deletion_partitions, upload_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
+from pdp_assets.ops.home import initialised
 
 # The event log keeps everything; the command prints one line per failed run (service_errors).
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -123,7 +124,7 @@ def evaluate_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, echo: E
     if dead and echo:
         echo(f"marked failed {len(dead)} run(s) whose process is gone: {', '.join(dead)}")
     resources = defs.resources or {}
-    storage = resources["storage"].process_config_and_initialize()
+    storage = initialised(resources["storage"])
     for name, find_cursor in LAB_SENSORS.items():
         sensor = defs.resolve_sensor_def(name)
         with dg.build_sensor_context(instance=instance, cursor=find_cursor(instance, storage), resources=resources,

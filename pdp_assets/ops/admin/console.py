@@ -21,6 +21,7 @@ from pdp_assets.lib.lab_results.intake import safe_blob_name
 from pdp_assets.lib.partitions import week_key, week_key_from_path
 from pdp_assets.lib.resources.storage import BlobStorage
 from pdp_assets.ops.admin.settings import max_upload_mb
+from pdp_assets.ops.home import storage as home_storage
 
 DAILY = "health_daily_metrics"
 
@@ -67,13 +68,8 @@ def storage() -> ScopedStorage:
 
 @functools.lru_cache(maxsize=4)
 def _storage(config: tuple) -> ScopedStorage:
-    # Once per configuration, not on every page run. Outside a run, EnvVar fields (the Azure
-    # connection string) are resolved here, as `pdp` does; the _cm form also closes the throwaway
-    # Dagster instance initialising builds (left open, it is closed later from another thread).
-    from pdp_assets.defs.resources import storage_resource
-
-    with storage_resource().process_config_and_initialize_cm() as initialised:
-        return ScopedStorage(initialised)
+    # Once per configuration, not on every page run.
+    return ScopedStorage(home_storage())
 
 
 # --- uploads ------------------------------------------------------------------------------------
