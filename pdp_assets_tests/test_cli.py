@@ -74,6 +74,44 @@ def test_upload_fix_quarantine_and_reingest_round_trip(pdp, tmp_path):
     assert requarantined["sample_id"].to_list() == ["A3"] and "negative" in requarantined["pipeline_error"][0]
 
 
+def test_a_ragged_row_is_shown_whole_and_never_stored_cut_short(pdp, tmp_path):
+    """Unquoted thousands separators make rows longer than the header: the quarantine keeps every
+    field, and re-sending them unfixed quarantines them again."""
+    src = tmp_path / "loads.csv"
+    src.write_bytes(csv_bytes("RT-001,2026-11-23,POS,4,000", "RT-002,2026-11-23,POS,1,250,000",
+                              "RT-003,2026-11-23,POS", "RT-004,2026-11-23,NEG,0"))
+    pdp("upload", str(src))
+    pdp("ingest")
+    storage = storage_resource()
+    name = pdp("quarantine", "list").split("\t")[0]
+    shown_text = pdp("quarantine", "show", name)
+    assert 'RT-001,2026-11-23,POS,4,000,' in shown_text and 'RT-002,2026-11-23,POS,1,"250,000",' in shown_text
+    shown = pl.read_csv(io.StringIO(shown_text), infer_schema=False)
+    assert shown.select("sample_id", "viral_load", "surplus_fields").rows() == [
+        ("RT-001", "4", "000"), ("RT-002", "1", "250,000"), ("RT-003", None, None)]
+
+    for _ in range(2):  # sent back unedited, from the file as shown: quarantined again, whole
+        path = tmp_path / name
+        path.write_text(shown_text)
+        pdp("quarantine", "reingest", str(path))
+        pdp("ingest")
+        assert lake.read_lake(storage)["sample_id"].to_list() == ["RT-004"]
+        name = pdp("quarantine", "list").split("\t")[0]
+        shown_text = pdp("quarantine", "show", name)
+        again = pl.read_csv(io.StringIO(shown_text), infer_schema=False)
+        assert again.select("sample_id", "viral_load", "surplus_fields").rows() == shown.select(
+            "sample_id", "viral_load", "surplus_fields").rows()
+        assert "row has 5 fields but the header has 4" in again["pipeline_error"][0]
+
+    fixed = again.with_columns(viral_load=pl.Series(["4000", "1250000", "0"]), surplus_fields=None)
+    fixed.write_csv(tmp_path / name)
+    pdp("quarantine", "reingest", str(tmp_path / name))
+    pdp("ingest")
+    loads = dict(lake.read_lake(storage).select("sample_id", "viral_load").rows())
+    assert loads == {"RT-001": 4000, "RT-002": 1250000, "RT-003": 0, "RT-004": 0}
+    assert pdp("quarantine", "list").strip() == "quarantine is empty"
+
+
 def test_delete_request_is_checked_before_it_is_filed(pdp, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sample_id,when\nA1,2024-01-01\n")

@@ -123,6 +123,9 @@ def test_ragged_rows_are_quarantined_and_the_rest_kept():
     by_row = dict(zip(r.quarantine["row_number"], reasons(r)))
     assert "row has 6 fields but the header has 4" in by_row[2]
     assert "row has 2 fields but the header has 4" in by_row[3]
+    # Kept whole: the surplus in a column of its own, a short row's missing fields null.
+    kept = r.quarantine.select("sample_id", "test_date", "result", "viral_load", "surplus_fields").rows()
+    assert kept == [("A2", "2024-01-01", "POS", "3", "surplus,fields"), ("A3", "2024-01-01", None, None, None)]
 
 
 def test_unterminated_quote_does_not_crash():

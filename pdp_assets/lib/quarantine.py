@@ -2,3 +2,8 @@
 pipelines alike: why the row was held back, the file it came from and its row number there."""
 
 ERROR, SOURCE, ROW = "pipeline_error", "source_file", "row_number"
+
+# A row with more fields than the header keeps the surplus here, as CSV text ("000", "250,000"):
+# a re-ingest sends them again after the header's fields, so an unfixed row is quarantined again
+# and never stored cut short.
+SURPLUS = "surplus_fields"

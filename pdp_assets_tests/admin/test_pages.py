@@ -119,6 +119,25 @@ def test_edit_and_reingest_round_trip(open_page, storage, ingest, quarantined):
     assert editor.value["sample_id"].tolist() == ["A3"] and "reingest_" in at.selectbox[0].value
 
 
+def test_a_ragged_row_is_in_the_grid_whole_and_comes_back_unfixed(open_page, storage, ingest):
+    storage.write(lake.LANDING, "loads.csv", csv_bytes("RT-001,2026-11-23,POS,4,000", "RT-002,2026-11-23,NEG,0"))
+    ingest()
+    for _ in range(2):  # re-ingested unedited: quarantined again with all its fields, never stored as 4
+        at = open_page("quarantine")
+        (editor,) = at.data_editor
+        row = editor.value.iloc[0]
+        assert (row["sample_id"], row["viral_load"], row["surplus_fields"]) == ("RT-001", "4", "000")
+        at.button(key="reingest").click().run()
+        ingest()
+        assert lake.read_lake(storage)["sample_id"].to_list() == ["RT-002"]
+    at = open_page("quarantine")
+    at.session_state[EDITOR] = {"edited_rows": {0: {"viral_load": "4000", "surplus_fields": None}},
+                                "added_rows": [], "deleted_rows": []}
+    at.button(key="reingest").click().run()
+    ingest()
+    assert dict(lake.read_lake(storage).select("sample_id", "viral_load").rows()) == {"RT-001": 4000, "RT-002": 0}
+
+
 def test_a_second_save_of_the_same_file_is_refused(open_page, storage, quarantined):
     alice, bob = open_page("quarantine"), open_page("quarantine")  # both open the same version
     alice.session_state[EDITOR] = {"edited_rows": {0: {"result": "POS"}}, "added_rows": [], "deleted_rows": []}

@@ -6,8 +6,10 @@ nobody replaced it meanwhile). A run killed at any step is simply run again: it 
 archive, rewrites the same files, and loses or doubles nothing.
 """
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Optional
 import polars as pl
 
 from pdp_assets.lib.lab_results import lake
-from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE
+from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE, SURPLUS
 from pdp_assets.lib.resources.storage import BlobStorage
 
 if TYPE_CHECKING:  # validation loads Pandera (and through it PySpark): only when an upload is ingested
@@ -243,6 +245,21 @@ def read_quarantine(storage: BlobStorage, name: str) -> tuple[pl.DataFrame, str]
     return pl.read_csv(storage.read(lake.QUARANTINE, name), infer_schema=False), info.etag
 
 
+def as_uploaded(rows: pl.DataFrame) -> bytes:
+    """Quarantined rows as a CSV to upload again: a row's SURPLUS fields follow its other fields
+    as they arrived, so a row nobody fixed is as ragged as it came."""
+    if SURPLUS not in rows.columns or rows[SURPLUS].fill_null("").eq("").all():
+        return lake.to_csv(rows.drop(SURPLUS, strict=False))
+    header = [c for c in rows.columns if c != SURPLUS]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows.iter_rows(named=True):
+        surplus = next(csv.reader([row[SURPLUS]])) if row[SURPLUS] else []
+        writer.writerow([row[c] for c in header] + surplus)
+    return out.getvalue().encode()
+
+
 class QuarantineChanged(Exception):
     """The quarantine file is not (or no longer) the version the fixed rows were made from."""
 
@@ -277,15 +294,16 @@ def reingest(
                 "Nothing was sent; reload it to see the current rows, then apply your fixes again."
             )
     rows = fixed.drop([c for c in (ERROR, SOURCE, ROW) if c in fixed.columns])
+    data = as_uploaded(rows)
     fixed_name = f"{REINGEST}{Path(resolves).stem}.csv"
     if etag is None:
         name = safe_blob_name(fixed_name)
-        storage.write(lake.LANDING, name, lake.to_csv(rows))
+        storage.write(lake.LANDING, name, data)
     else:
         # Two saves of one version can both pass the check above at the same instant: the landing
         # name is then the version's own (not the time's), and only the first save can create it.
         name = safe_blob_name(fixed_name, prefix=hashlib.sha256(f"{resolves}\n{etag}".encode()).hexdigest()[:20])
-        if not storage.create(lake.LANDING, name, lake.to_csv(rows)):
+        if not storage.create(lake.LANDING, name, data):
             raise QuarantineChanged(
                 f"{resolves} is being re-ingested from this same version by someone else (saved a moment ago). "
                 "Nothing was sent; reload it to see what is left, then apply your fixes again."

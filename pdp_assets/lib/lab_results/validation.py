@@ -19,7 +19,7 @@ import polars as pl
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.lake import LAKE_SCHEMA
 from pdp_assets.lib.lab_results.schemas import COLUMNS, parsed, raw_schema, with_parsed
-from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE
+from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE, SURPLUS
 
 _ROW_INDEX = "__row"  # 0-based data row, internal
 
@@ -48,7 +48,8 @@ def _read_rectangular(data: bytes, lossy: bool) -> pl.DataFrame:
 
 
 def _read_ragged(data: bytes) -> tuple[pl.DataFrame, dict[int, str]]:
-    """Row by row, for files Polars refuses. Returns the padded frame and per-row problems."""
+    """Row by row, for files Polars refuses. Returns the frame and per-row problems: a short row is
+    padded with nulls, a long row's surplus fields go to a SURPLUS column."""
     text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     header = rows[0] if rows else []
@@ -57,9 +58,19 @@ def _read_ragged(data: bytes) -> tuple[pl.DataFrame, dict[int, str]]:
     problems = {
         i: f"row has {len(r)} fields but the header has {width}" for i, r in enumerate(body) if len(r) != width
     }
+    # An empty field is null, as Polars reads one: the same row reads the same on either path.
+    body = [[f or None for f in r] for r in body]
     padded = [(r + [None] * width)[:width] for r in body]
     frame = pl.DataFrame(padded, schema={h: pl.String for h in _unique_names(header)}, orient="row")
+    if any(len(r) > width for r in body):
+        frame = frame.with_columns(pl.Series(SURPLUS, [_csv_line(r[width:]) if len(r) > width else None for r in body]))
     return frame, problems
+
+
+def _csv_line(fields: list[str]) -> str:
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()
 
 
 def _unique_names(header: list[str]) -> list[str]:
@@ -73,7 +84,8 @@ def _unique_names(header: list[str]) -> list[str]:
 
 
 def read_upload(data: bytes) -> tuple[pl.DataFrame, dict[int, str], list[str]]:
-    """The upload as strings, exactly as typed; per-row problems found while parsing; notes."""
+    """The upload as strings, exactly as typed (fields beyond the header's in SURPLUS); per-row
+    problems found while parsing; notes."""
     notes: list[str] = []
     if b"\x00" in data[:65536]:
         raise ValueError("this is a binary file (it contains NUL bytes), not a CSV")
@@ -137,8 +149,10 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
         return ValidationResult(_empty_valid(), empty, rows_read=0, notes=[f"file rejected: {e}"], rejected=True)
 
     # Header names are matched loosely (" Sample_ID " -> sample_id); values keep what was typed.
-    names = {c: c.strip().lower() for c in raw.columns}
-    header = raw.rename(names) if len(set(names.values())) == len(names) else raw
+    # Surplus fields are not a column of the file: they only go to the quarantine, with their row.
+    fields = raw.drop(SURPLUS, strict=False)
+    names = {c: c.strip().lower() for c in fields.columns}
+    header = fields.rename(names) if len(set(names.values())) == len(names) else fields
     missing = [c for c in COLUMNS if c not in header.columns]
     extra = [c for c in header.columns if c not in COLUMNS]
     if extra:

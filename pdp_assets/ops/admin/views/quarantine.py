@@ -9,7 +9,7 @@ import streamlit as st
 
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.intake import quarantine_files, QuarantineChanged, read_quarantine, reingest
-from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE
+from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE, SURPLUS
 from pdp_assets.ops.admin import console
 
 EDITOR = "quarantine_editor"  # the data editor's key: its edits live in session state under it
@@ -55,6 +55,9 @@ data_columns = [c for c in opened["rows"].columns if c not in (ERROR, SOURCE, RO
 edited = st.data_editor(
     opened["rows"], key=EDITOR, hide_index=True, num_rows="fixed",
     column_order=[ERROR, *data_columns, SOURCE, ROW], disabled=[ERROR, SOURCE, ROW],
+    column_config={SURPLUS: st.column_config.TextColumn(
+        help="Fields this row had beyond the header's (often a number split at its thousands "
+             "separator). They are sent again as they are: move them where they belong, then clear this cell.")},
 )
 fixed = pl.from_pandas(edited).cast(pl.String)  # typed values stay text: validation reads them as typed
 changed = sum(len(cells) for cells in st.session_state[EDITOR]["edited_rows"].values())
