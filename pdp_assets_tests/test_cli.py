@@ -42,9 +42,9 @@ def test_safe_blob_name():
 
 def test_help_documents_every_command(pdp):
     text = pdp("--help")
-    for command in ("upload", "ingest", "quarantine", "delete-request", "export", "demo", "ui", "bench", "sql", "admin"):
+    for command in ("upload", "ingest", "quarantine", "delete-request", "export", "demo", "ui", "bench", "sql", "admin", "landing", "requests", "actions"):
         assert command in text
-    assert "reingest" in pdp("quarantine", "--help")
+    assert "reingest" in pdp("quarantine", "--help") and "discard" in pdp("quarantine", "--help")
 
 
 def test_upload_fix_quarantine_and_reingest_round_trip(pdp, tmp_path):

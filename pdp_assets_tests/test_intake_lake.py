@@ -86,7 +86,7 @@ def test_quarantined_rows_reingested_unchanged_twice_stay_in_quarantine(storage)
     for _ in range(2):
         (qfile,) = storage.list_blobs(lake.QUARANTINE)
         rows, etag = intake.read_quarantine(storage, qfile.name)
-        sent = intake.reingest(storage, rows, qfile.name, etag=etag)
+        sent = intake.reingest(storage, rows, qfile.name, "tester", etag=etag)
         key = intake.partition_key(sent.landing_blob, storage.info(lake.LANDING, sent.landing_blob).etag)
         (report,) = process(storage, key)
         assert (report.duplicate_of, report.rows_quarantined) == (None, 1)

@@ -10,6 +10,7 @@ import click
 from benchmarks.cli import bench
 from pdp_assets.ops.home import dagster_home, initialised, instance as _instance, REPO, storage as _storage
 
+
 def _read_csv_file(path: str) -> bytes:
     p = Path(path)
     if not p.is_file():
@@ -47,7 +48,7 @@ def main():
 @click.argument("file", type=click.Path(dir_okay=False))
 def upload(file):
     """Put a CSV into the landing zone under a safe, unique name."""
-    from pdp_assets.lib.lab_results import lake
+    from pdp_assets.lib.lab_results import actions, lake
 
     from pdp_assets.lib.lab_results.intake import safe_blob_name
 
@@ -55,6 +56,7 @@ def upload(file):
     name = safe_blob_name(file)
     storage = _storage()
     storage.write(lake.LANDING, name, data)
+    actions.record(storage, actions.UPLOAD, name, actions.os_user(), details=f"{Path(file).name}, {len(data)} bytes")
     click.echo(f"uploaded {file} ({len(data)} bytes) as {storage.location(lake.LANDING, name)}")
 
 
@@ -62,7 +64,7 @@ def upload(file):
 @click.argument("file", type=click.Path(dir_okay=False))
 def delete_request(file):
     """File a deletion request: a CSV with sample_id and test_date columns."""
-    from pdp_assets.lib.lab_results import lake
+    from pdp_assets.lib.lab_results import actions, lake
     from pdp_assets.lib.lab_results.deletions import MalformedRequest, parse_request
     from pdp_assets.lib.lab_results.intake import safe_blob_name
 
@@ -74,7 +76,62 @@ def delete_request(file):
     storage = _storage()
     name = safe_blob_name(file)
     storage.write(lake.DELETION_REQUESTS, name, data)
+    actions.record(storage, actions.FILE_REQUEST, name, actions.os_user(), details=f"{pairs.height} record(s)")
     click.echo(f"filed {pairs.height} record(s) for deletion as {storage.location(lake.DELETION_REQUESTS, name)}")
+
+
+def _waiting_group(group: str, container: str, what: str, verb: str, help_: str) -> None:
+    """``pdp <group> list`` and ``pdp <group> <verb> NAME --reason``: the files (``what``) waiting in
+    a drop container, and withdrawing one before a run takes it (recorded in the action log)."""
+
+    @main.group(group, help=help_)
+    def commands():
+        pass
+
+    @commands.command("list", help=f"Waiting {what}, oldest first, with who sent them.")
+    def list_():
+        from pdp_assets.lib.lab_results import actions
+
+        storage = _storage()
+        files = sorted((b for b in storage.list_blobs(container) if "/" not in b.name), key=lambda b: b.last_modified)
+        if not files:
+            click.echo(f"no {what} waiting")
+        for b in files:
+            by = actions.filed_by(storage, actions.FILED[container], b.name)
+            click.echo(f"{b.name}\t{b.size} bytes\t{b.last_modified:%Y-%m-%d %H:%M:%S}\tby {by}")
+
+    @commands.command(verb, help=f"{verb.capitalize()} one of the {what} no run has taken yet (recorded in the action log).")
+    @click.argument("name")
+    @click.option("--reason", required=True, help="why (kept in the action log, with your user name)")
+    def withdraw(name, reason):
+        from pdp_assets.lib.lab_results import actions
+
+        try:
+            claim = actions.withdraw(_storage(), container, name, actions.os_user(), reason)
+        except (ValueError, FileNotFoundError, actions.Taken) as e:
+            raise click.ClickException(f"{name}: {e}")
+        click.echo(f"{name}: {actions.describe_withdrawal(claim)}")
+
+
+# Container names spelled out: importing lake here would load Polars for every command.
+_waiting_group("landing", "landing-zone", "uploads", "remove",
+               "Uploads waiting in the landing zone: list them, remove a wrong one before it is processed.")
+_waiting_group("requests", "deletion-requests", "deletion requests", "cancel",
+               "Deletion requests waiting to run: list them, cancel one before it runs.")
+
+
+@main.command("actions")
+@click.option("--last", default=20, show_default=True, help="how many, newest first")
+def actions_log(last):
+    """What operators did: uploads, fixes, discards, deletion requests, removals, with who and why."""
+    from pdp_assets.lib.lab_results import actions
+
+    log = actions.action_log(_storage()).head(last)
+    if not log.height:
+        click.echo("no action recorded yet")
+    for r in log.iter_rows(named=True):
+        why = f"\t{r['reason']}" if r["reason"] else ""
+        click.echo(f"{r['logged_at']}\t{r['action']}\t{r['file']}\tby {r['by']}{why}\t{r['details'] or ''}")
 
 
 @main.group()
@@ -108,6 +165,22 @@ def quarantine_show(name):
     sys.stdout.write(storage.read(lake.QUARANTINE, name).decode("utf-8", errors="replace"))
 
 
+@quarantine.command("discard")
+@click.argument("name")
+@click.option("--reason", required=True, help="why (kept in the action log, with your user name)")
+def quarantine_discard(name, reason):
+    """Remove a quarantine file without re-ingesting its rows (they stay in the upload's archived
+    copy); recorded in the action log."""
+    from pdp_assets.lib.lab_results import actions
+    from pdp_assets.lib.lab_results.intake import discard_quarantine
+
+    try:
+        rows = discard_quarantine(_storage(), name, actions.os_user(), reason)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(f"{name}: {e}; see `pdp quarantine list`")
+    click.echo(f"discarded {name} ({rows} row(s))")
+
+
 @quarantine.command("reingest")
 @click.argument("fixed", type=click.Path(dir_okay=False))
 @click.option("--resolves", help="the quarantine file this fixes (default: the one with FIXED's file name)")
@@ -118,14 +191,14 @@ def quarantine_reingest(fixed, resolves):
 
     import polars as pl
 
-    from pdp_assets.lib.lab_results import lake
+    from pdp_assets.lib.lab_results import actions, lake
     from pdp_assets.lib.lab_results.intake import reingest
 
     data = _read_csv_file(fixed)
     frame = pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
     storage = _storage()
     resolves = resolves or Path(fixed).name
-    sent = reingest(storage, frame, resolves)
+    sent = reingest(storage, frame, resolves, actions.os_user())
     click.echo(f"re-ingesting {sent.rows} row(s) as {storage.location(lake.LANDING, sent.landing_blob)}")
     if sent.removed:
         click.echo(f"removed quarantine file {resolves}")

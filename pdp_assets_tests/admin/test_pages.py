@@ -7,9 +7,11 @@ import re
 import polars as pl
 import pytest
 from streamlit import dataframe_util
+from streamlit.testing.v1 import AppTest
 
-from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results import actions, lake
 from pdp_assets.ops.admin import console
+from pdp_assets.ops.admin.settings import APP
 from pdp_assets_tests.admin.conftest import write_health
 from pdp_assets_tests.conftest import csv_bytes
 
@@ -39,13 +41,70 @@ def test_password_guards_every_page(open_page, monkeypatch):
     for page in ("upload", "quarantine", "deletions", "runs", "reports", "health"):
         at = open_page(page)
         assert texts(at.title) == ["pdp admin"], page  # the sign-in form, nothing of the page
-        assert len(at.text_input) == 1 and not at.dataframe and not at.file_uploader
+        assert len(at.text_input) == 2 and not at.dataframe and not at.file_uploader
     at.text_input[0].input("wrong")
+    at.text_input[1].input("Ada")
     at.button[0].click().run()
     assert texts(at.error) == ["Wrong password."] and texts(at.title) == ["pdp admin"]
     at.text_input[0].input("s3cret")
+    at.text_input[1].input(" ")
     at.button[0].click().run()
-    assert texts(at.title) == ["Health dashboard"]
+    assert "Give your name" in texts(at.error)[0] and texts(at.title) == ["pdp admin"]
+    at.text_input[1].input("Ada")
+    at.button[0].click().run()
+    assert texts(at.title) == ["Health dashboard"] and at.session_state["operator"] == "Ada"
+
+
+def signed_in(page: str, monkeypatch, name: str = "Ada") -> AppTest:
+    """A browser session signed in under ``name`` (with a password set), on one page."""
+    monkeypatch.setenv("PDP_ADMIN_PASSWORD", "s3cret")
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.text_input[0].input("s3cret")
+    at.text_input[1].input(name)
+    at.button[0].click().run()
+    return at.switch_page(f"views/{page}.py").run()
+
+
+def actions_done(storage) -> list[tuple]:
+    return actions.action_log(storage).select("action", "file", "by", "reason").rows()
+
+
+def test_a_waiting_upload_is_removed_under_the_signed_in_name(console_env, storage, monkeypatch):
+    at = signed_in("upload", monkeypatch)
+    at.file_uploader[0].upload("wrong.csv", PARTNER_FILE, "text/csv").run()
+    at.button(key="send_uploads").click().run()
+    (name,) = landed(storage)
+    (waiting,) = [d.value for d in at.dataframe if "by" in d.value.columns]
+    assert waiting["file"].tolist() == [name] and waiting["by"].tolist() == ["Ada"]
+
+    at.button(key="withdrawn_landing-zone_submit").click().run()  # no reason given
+    assert any("give a reason" in e for e in texts(at.error)) and landed(storage) == [name]
+    at.selectbox(key="withdrawn_landing-zone_file").select(name)
+    at.text_input(key="withdrawn_landing-zone_reason").input("the wrong partner's file")
+    at.button(key="withdrawn_landing-zone_submit").click().run()
+    assert landed(storage) == [] and any("removed from the landing zone by Ada" in s for s in texts(at.success))
+    assert actions_done(storage) == [(actions.REMOVE_UPLOAD, name, "Ada", "the wrong partner's file"),
+                                     (actions.UPLOAD, name, "Ada", "")]
+    assert "No uploads waiting." in [c.value for c in at.caption]
+
+
+def test_a_waiting_deletion_request_is_cancelled_and_a_quarantine_file_discarded(
+        console_env, storage, ingest, quarantined, monkeypatch):
+    storage.write(lake.DELETION_REQUESTS, "r.csv", b"sample_id,test_date\nA1,2024-01-01\n")  # dropped in by hand
+    at = signed_in("deletions", monkeypatch, name="Bo")
+    (waiting,) = [d.value for d in at.dataframe if "by" in d.value.columns]
+    assert waiting["file"].tolist() == ["r.csv"] and waiting["by"].tolist() == [actions.UNKNOWN]
+    at.text_input(key="withdrawn_deletion-requests_reason").input("not ours")
+    at.button(key="withdrawn_deletion-requests_submit").click().run()
+    assert landed(storage, lake.DELETION_REQUESTS) == [] and any("cancelled by Bo" in s for s in texts(at.success))
+
+    at.switch_page("views/quarantine.py").run()
+    at.text_input(key="discard_reason").input("test rows")
+    at.button(key="discard").click().run()
+    assert landed(storage, lake.QUARANTINE) == []
+    assert any(f"Discarded {quarantined} (2 row(s))" in s for s in texts(at.success))
+    assert actions_done(storage)[:2] == [(actions.DISCARD_QUARANTINE, quarantined, "Bo", "test rows"),
+                                         (actions.CANCEL_REQUEST, "r.csv", "Bo", "not ours")]
 
 
 def test_upload_previews_then_lands_under_the_safe_name(open_page, storage):
@@ -86,8 +145,8 @@ def test_console_storage_only_reaches_the_containers_it_needs(console_env, stora
         store.write(lake.DATA, "final_cdc_export.csv", b"")
     with pytest.raises(PermissionError, match="does not write in the 'quarantine' container"):
         store.write(lake.QUARANTINE, "forged.csv", b"")  # it only removes quarantine files
-    with pytest.raises(PermissionError, match="does not delete in the 'landing-zone' container"):
-        store.delete(lake.LANDING, "ok.csv")
+    with pytest.raises(PermissionError, match="does not delete in the 'data' container"):
+        store.delete(lake.DATA, "final_cdc_export.csv")
     store.write(lake.LANDING, "ok.csv", b"a\n")  # and it does reach its own
     assert storage.read(lake.LANDING, "ok.csv") == b"a\n"
 

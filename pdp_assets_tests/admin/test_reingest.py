@@ -45,17 +45,17 @@ def test_a_save_on_a_changed_file_is_refused_and_writes_nothing(blobs):
     rows, etag = read_quarantine(blobs, NAME)
     blobs.write(lake.QUARANTINE, NAME, QUARANTINED)  # rewritten meanwhile (a pipeline re-run): a new etag
     with pytest.raises(QuarantineChanged, match="was changed after you opened it"):
-        reingest(blobs, fixed(rows), NAME, etag=etag)
+        reingest(blobs, fixed(rows), NAME, "tester", etag=etag)
     assert blobs.list_blobs(lake.LANDING) == [] and blobs.exists(lake.QUARANTINE, NAME)
 
     rows, etag = read_quarantine(blobs, NAME)  # reloaded: the save goes through
-    sent = reingest(blobs, fixed(rows), NAME, etag=etag)
+    sent = reingest(blobs, fixed(rows), NAME, "tester", etag=etag)
     assert sent.removed and not blobs.exists(lake.QUARANTINE, NAME)
     landed = pl.read_csv(blobs.read(lake.LANDING, sent.landing_blob), infer_schema=False)
     assert landed.rows() == [("A2", "2024-01-02", "POS", "7")]
 
     with pytest.raises(QuarantineChanged, match="no longer in quarantine"):  # a second save of that version
-        reingest(blobs, fixed(rows), NAME, etag=etag)
+        reingest(blobs, fixed(rows), NAME, "tester", etag=etag)
 
 
 class Passthrough:
@@ -86,7 +86,7 @@ class NotDeletedYet(Passthrough):
 def test_the_quarantine_file_is_kept_when_it_changes_while_saving(blobs):
     blobs.write(lake.QUARANTINE, NAME, QUARANTINED)
     rows, etag = read_quarantine(blobs, NAME)
-    sent = reingest(Racing(blobs), fixed(rows), NAME, etag=etag)
+    sent = reingest(Racing(blobs), fixed(rows), NAME, "tester", etag=etag)
     assert not sent.removed  # both versions kept: ours in the landing zone, theirs in quarantine
     assert blobs.exists(lake.LANDING, sent.landing_blob)
     assert b"A9" in blobs.read(lake.QUARANTINE, NAME)
@@ -95,9 +95,9 @@ def test_the_quarantine_file_is_kept_when_it_changes_while_saving(blobs):
 def test_two_saves_of_one_version_at_once_send_only_the_first(blobs):
     blobs.write(lake.QUARANTINE, NAME, QUARANTINED)
     rows, etag = read_quarantine(blobs, NAME)
-    first = reingest(NotDeletedYet(blobs), fixed(rows), NAME, etag=etag)
+    first = reingest(NotDeletedYet(blobs), fixed(rows), NAME, "tester", etag=etag)
     with pytest.raises(QuarantineChanged, match="being re-ingested from this same version by someone else"):
-        reingest(blobs, rows.with_columns(result=pl.lit("NEG")), NAME, etag=etag)  # the other person's fix
+        reingest(blobs, rows.with_columns(result=pl.lit("NEG")), NAME, "tester", etag=etag)  # the other person's fix
     assert [b.name for b in blobs.list_blobs(lake.LANDING)] == [first.landing_blob]
     assert b"POS" in blobs.read(lake.LANDING, first.landing_blob)  # the first save's rows, not mixed
     assert blobs.exists(lake.QUARANTINE, NAME)  # the refused person reloads and sees it

@@ -205,6 +205,8 @@ def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg
         context.log_event(event)
     if report.rejected:
         context.log.error(f"deletion request rejected, kept for a person to fix: {report.rejected}")
+    elif report.cancelled:
+        context.log.warning(f"deletion request {report.cancelled}: nothing deleted")
     else:
         context.log.info(f"erasing {report.found} of {report.requested} from {len(report.found_in)} copies;"
                          f" {len(report.not_found)} not found (listed in the deletion log)")
@@ -219,6 +221,8 @@ def lab_deletions(context: dg.AssetExecutionContext, storage: BlobStorage) -> dg
             "uploads_to_rewrite": dg.MetadataValue.json(report.uploads),
             "weeks": dg.MetadataValue.json(report.weeks),
             "rejected": report.rejected,
+            "cancelled": report.cancelled,
+            "requested_by": report.requested_by,
         },
         check_results=[
             dg.AssetCheckResult(

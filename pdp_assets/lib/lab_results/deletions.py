@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results import actions, lake
 from pdp_assets.lib.lab_results.intake import split_partition_key
 from pdp_assets.lib.lab_results.validation import read_upload, record_keys
 from pdp_assets.lib.partitions import week_key
@@ -40,6 +40,8 @@ class DeletionReport:
     uploads: list[str] = field(default_factory=list)  # upload partitions whose intake erases them
     weeks: list[str] = field(default_factory=list)
     rejected: str = ""
+    cancelled: str = ""  # an operator withdrew the request before the run took it
+    requested_by: str = ""
 
 
 def parse_request(data: bytes) -> pl.DataFrame:
@@ -146,25 +148,42 @@ def uploads_to_erase(storage: BlobStorage) -> dict[str, list[str]]:
 
 def record_request(storage: BlobStorage, key: str) -> DeletionReport:
     name, uid = split_partition_key(key)
-    report = DeletionReport(request=key)
+    report = DeletionReport(request=key, requested_by=actions.filed_by(storage, actions.FILE_REQUEST, name))
     info = storage.info(lake.DELETION_REQUESTS, name)
     if info is None:
-        if storage.exists(lake.ARCHIVE, lake.erasure_blob(uid)):  # recorded by a run that died after it
+        withdrawn = actions.withdrawal(storage, lake.DELETION_REQUESTS, uid)
+        if withdrawn is None and storage.exists(lake.ARCHIVE, lake.erasure_blob(uid)):  # recorded by a run that died after it
             return _recorded(storage, key, requested_pairs(storage, key), report)
-        raise FileNotFoundError(f"no deletion request {storage.location(lake.DELETION_REQUESTS, name)}")
+        if withdrawn is None:
+            raise FileNotFoundError(f"no deletion request {storage.location(lake.DELETION_REQUESTS, name)}")
+    else:
+        withdrawn = actions.take_for_run(storage, lake.DELETION_REQUESTS, name, info.etag)
+    if withdrawn:
+        report.cancelled = actions.describe_withdrawal(withdrawn)
+        _record_no_pairs(storage, key)
+        return report
     try:
         targets = parse_request(storage.read(lake.DELETION_REQUESTS, name))
     except MalformedRequest as e:
         report.rejected = str(e)
-        storage.write(lake.ARCHIVE, lake.erasure_blob(uid), lake.to_parquet(pl.DataFrame(schema=lake.ERASED)))
-        lake.write_json(storage, lake.ARCHIVE, f"{lake.ERASURES}{uid}.json", {"request": key, "uploads": []})
+        _record_no_pairs(storage, key)
         _write_log(storage, report, uid, pl.DataFrame())
-        return report  # the request stays where it is, for a person to fix
+        # The request stays where it is, for a person to fix or cancel: the run lets go of it.
+        actions.release(storage, lake.DELETION_REQUESTS, uid)
+        return report
     # Recorded first: from here on no write brings the records back, and others read it.
     storage.write(lake.ARCHIVE, lake.erasure_blob(uid), lake.to_parquet(targets))
     report = _recorded(storage, key, targets, report)
     storage.delete(lake.DELETION_REQUESTS, name, etag=info.etag)
     return report
+
+
+def _record_no_pairs(storage: BlobStorage, key: str) -> None:
+    """A request that deletes nothing (rejected or cancelled), recorded so that the stores after the
+    lab (the warehouse) see it as done, with nothing to delete."""
+    uid = split_partition_key(key)[1]
+    storage.write(lake.ARCHIVE, lake.erasure_blob(uid), lake.to_parquet(pl.DataFrame(schema=lake.ERASED)))
+    lake.write_json(storage, lake.ARCHIVE, f"{lake.ERASURES}{uid}.json", {"request": key, "uploads": []})
 
 
 def _recorded(storage: BlobStorage, key: str, targets: pl.DataFrame, report: DeletionReport) -> DeletionReport:
@@ -199,5 +218,6 @@ def _write_log(storage: BlobStorage, report: DeletionReport, uid: str, targets: 
             }
             for sid, d in targets.iter_rows()
         ]
-    log = pl.DataFrame(rows).with_columns(request=pl.lit(report.request), logged_at=pl.lit(now.isoformat()))
+    log = pl.DataFrame(rows).with_columns(request=pl.lit(report.request), requested_by=pl.lit(report.requested_by),
+                                          logged_at=pl.lit(now.isoformat()))
     storage.write(lake.LOGS, f"deletion_{now.strftime('%Y%m%dT%H%M%S')}_{uid}.csv", lake.to_csv(log))

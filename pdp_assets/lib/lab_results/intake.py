@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Optional
 
 import polars as pl
 
-from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results import actions, lake
 from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE, SURPLUS
 from pdp_assets.lib.resources.storage import BlobStorage
 
@@ -59,6 +59,10 @@ class UploadNotFound(Exception):
     pass
 
 
+class Withdrawn(Exception):
+    """An operator removed the upload before any run took it."""
+
+
 def _read(storage: BlobStorage, name: str, uid: str) -> tuple[bytes, dict, bool]:
     """The upload's bytes and facts, from the archive when it was archived already (a re-run),
     else from the landing zone: then the facts lack ``sha256`` (hashed by the caller) and the flag
@@ -68,6 +72,9 @@ def _read(storage: BlobStorage, name: str, uid: str) -> tuple[bytes, dict, bool]
         return storage.read(lake.ARCHIVE, lake.raw_blob(uid, name)), facts, False
     landing = storage.info(lake.LANDING, name)
     if landing is None:
+        withdrawn = actions.withdrawal(storage, lake.LANDING, uid)
+        if withdrawn:
+            raise Withdrawn(withdrawn)
         raise UploadNotFound(
             f"{name!r} is neither in the landing zone ({storage.location(lake.LANDING, name)}) nor in"
             f" the archive as upload {uid}: nothing to process"
@@ -87,7 +94,17 @@ def ingest_upload(storage: BlobStorage, key: str, today: dt.date) -> IntakeRepor
     from pdp_assets.lib.lab_results.validation import validate_upload
 
     name, uid = split_partition_key(key)
-    data, facts, new = _read(storage, name, uid)
+    try:
+        data, facts, new = _read(storage, name, uid)
+        withdrawn = new and actions.take_for_run(storage, lake.LANDING, name, facts["etag"])
+    except Withdrawn as e:
+        data, facts, withdrawn = b"", {"landed_at": e.args[0]["at"]}, e.args[0]
+    if withdrawn:  # nothing of it is stored: the run only says so
+        report = IntakeReport(upload=key, source_file=name, sha256=hashlib.sha256(data).hexdigest(),
+                              landed_at=facts["landed_at"], landing_removed=True,
+                              notes=[f"{actions.describe_withdrawal(withdrawn)}: nothing to do"])
+        _write_execution_log(storage, report)
+        return report
     # Validation needs only the bytes in memory, so it runs while they are hashed and archived;
     # nothing derived from them is written until the archive is durable. A duplicate (rare) wastes
     # it: the hash says so only once validation has started.
@@ -272,7 +289,7 @@ class Reingested:
 
 
 def reingest(
-    storage: BlobStorage, fixed: pl.DataFrame, resolves: str, etag: Optional[str] = None
+    storage: BlobStorage, fixed: pl.DataFrame, resolves: str, by: str, etag: Optional[str] = None
 ) -> Reingested:
     """Send fixed rows back through the landing zone under a new safe name: the same validation
     applies, and rows still invalid come back to quarantine with their new reasons. The
@@ -308,4 +325,27 @@ def reingest(
                 f"{resolves} is being re-ingested from this same version by someone else (saved a moment ago). "
                 "Nothing was sent; reload it to see what is left, then apply your fixes again."
             )
+    actions.record(storage, actions.REINGEST, resolves, by, details=f"{rows.height} row(s) sent back as {name}", id_=name)
     return Reingested(name, rows.height, storage.delete(lake.QUARANTINE, resolves, etag=etag))
+
+
+def discard_quarantine(storage: BlobStorage, name: str, by: str, reason: str, etag: Optional[str] = None) -> int:
+    """Remove a quarantine file without sending its rows back (a wrong upload, rows nobody will fix),
+    and record why; its rows stay in the upload's archived copy. The number of rows discarded.
+    With ``etag``, only that version: a file changed since it was read is refused."""
+    if not reason.strip():
+        raise ValueError("give a reason: it is kept in the action log")
+    info = storage.info(lake.QUARANTINE, name)
+    if info is None:
+        raise FileNotFoundError(f"no quarantine file {name!r}")
+    if etag is not None and info.etag != etag:
+        raise QuarantineChanged(f"{name} was changed after you opened it: nothing was discarded; reload it")
+    rows = pl.read_csv(storage.read(lake.QUARANTINE, name), infer_schema=False, raise_if_empty=False).height
+    version = f"{Path(name).stem}_{lake.upload_id(name, info.etag)}"
+    actions.record(storage, actions.DISCARD_QUARANTINE, name, by, reason.strip(),
+                   details=f"{rows} row(s), kept in the upload's archived copy", id_=version)
+    if not storage.delete(lake.QUARANTINE, name, etag=info.etag):
+        actions.record(storage, actions.DISCARD_QUARANTINE, name, by, reason.strip(),
+                       details="not discarded: the file changed meanwhile", id_=version)
+        raise QuarantineChanged(f"{name} changed while it was being discarded: nothing was discarded; reload it")
+    return rows

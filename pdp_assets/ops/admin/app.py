@@ -19,11 +19,15 @@ def signed_in() -> bool:
     st.title("pdp admin")
     with st.form("sign_in"):
         typed = st.text_input("Password", type="password")
+        name = st.text_input("Your name (the action log records who did what)")
         if st.form_submit_button("Sign in"):
-            if hmac.compare_digest(typed.encode(), expected.encode()):  # no timing hint
-                st.session_state.signed_in = True
+            if not hmac.compare_digest(typed.encode(), expected.encode()):  # no timing hint
+                st.error("Wrong password.")
+            elif not name.strip():
+                st.error("Give your name: uploads, fixes and deletions are recorded under it.")
+            else:
+                st.session_state.signed_in, st.session_state.operator = True, name.strip()
                 st.rerun()
-            st.error("Wrong password.")
     return False
 
 

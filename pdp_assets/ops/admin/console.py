@@ -15,7 +15,7 @@ import polars as pl
 
 from pdp_assets.lib.health import store as health_store
 from pdp_assets.lib.health.normalise import DAILY_SCHEMA, SOURCES
-from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results import actions, lake
 from pdp_assets.lib.lab_results.deletions import parse_request
 from pdp_assets.lib.lab_results.intake import safe_blob_name
 from pdp_assets.lib.partitions import week_key, week_key_from_path
@@ -25,14 +25,15 @@ from pdp_assets.ops.home import storage as home_storage
 
 DAILY = "health_daily_metrics"
 
-# The console reads these containers, writes only uploads and deletion requests, and deletes
-# only a quarantine file once its rows are re-ingested. The archive is never touched.
+# The console reads these containers; writes uploads, deletion requests and its action records
+# (logs); deletes a waiting upload or request an operator withdraws, and a quarantine file once
+# its rows are re-ingested or discarded. The archive and the lake are never touched.
 READABLE = {lake.LANDING, lake.QUARANTINE, lake.DELETION_REQUESTS, lake.DATA, lake.LOGS,
             health_store.CONTAINER}
 ALLOWED = {method: READABLE for method in ("list_blobs", "info", "read", "exists", "location")} | {
-    "write": {lake.LANDING, lake.DELETION_REQUESTS},
-    "create": {lake.LANDING},
-    "delete": {lake.QUARANTINE},
+    "write": {lake.LANDING, lake.DELETION_REQUESTS, lake.LOGS},
+    "create": {lake.LANDING, lake.LOGS},
+    "delete": {lake.LANDING, lake.DELETION_REQUESTS, lake.QUARANTINE, lake.LOGS},
 }
 
 
@@ -59,6 +60,11 @@ class ScopedStorage:
 # The variables pdp_assets.defs.resources reads to choose and configure the storage.
 _STORAGE_ENV = ("PDP_HOME", "PDP_ENV", "PDP_STORAGE", "AZURE_STORAGE_CONNECTION_STRING",
                 "AZURE_STORAGE_ACCOUNT_URL")
+
+
+def operator(signed_in_as: Optional[str]) -> str:
+    """Who acts in the console: the name given at sign-in, else the user running it."""
+    return signed_in_as or f"{actions.os_user()} (console, no sign-in)"
 
 
 def storage() -> ScopedStorage:
@@ -91,19 +97,31 @@ def upload_problem(name: str, size: int, limit_mb: Optional[int] = None) -> Opti
     return None
 
 
-def upload(store: ScopedStorage, name: str, data: bytes) -> str:
+def upload(store: ScopedStorage, name: str, data: bytes, by: str) -> str:
     """Put a checked CSV into the landing zone under the same safe name `pdp upload` uses."""
     problem = upload_problem(name, len(data))
     if problem:
         raise ValueError(problem)
     blob = safe_blob_name(name)
     store.write(lake.LANDING, blob, data)
+    actions.record(store, actions.UPLOAD, blob, by, details=f"{name}, {len(data)} bytes")
     return blob
 
 
 def pending(store: ScopedStorage, container: str) -> list:
     """CSV files waiting in a drop container (what the lab sensors would pick up)."""
     return [b for b in store.list_blobs(container) if "/" not in b.name and b.name.lower().endswith(".csv")]
+
+
+def waiting_table(store: ScopedStorage, container: str) -> pl.DataFrame:
+    """The files waiting in a drop container, newest first, with who sent them."""
+    files = sorted(pending(store, container), key=lambda b: b.last_modified, reverse=True)
+    return pl.DataFrame({
+        "file": [b.name for b in files],
+        "bytes": [b.size for b in files],
+        "arrived": [b.last_modified.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") for b in files],
+        "by": [actions.filed_by(store, actions.FILED[container], b.name) for b in files],
+    }, schema={"file": pl.String, "bytes": pl.Int64, "arrived": pl.String, "by": pl.String})
 
 
 # --- deletion requests --------------------------------------------------------------------------
@@ -145,18 +163,20 @@ def unmatched_pairs(pairs: pl.DataFrame, in_lake: pl.DataFrame, quarantined: pl.
     return pairs.with_columns(as_text).join(found, on=["sample_id", "test_date"], how="anti")
 
 
-def file_deletion_request(store: ScopedStorage, data: bytes, name: str = "deletion_request.csv") -> str:
+def file_deletion_request(store: ScopedStorage, data: bytes, by: str, name: str = "deletion_request.csv") -> str:
     """File a request (checked first, as `pdp delete-request` does); the deletion sensor runs it."""
-    parse_request(data)  # raises MalformedRequest: nothing is filed
+    pairs = parse_request(data)  # raises MalformedRequest: nothing is filed
     blob = safe_blob_name(name)
     store.write(lake.DELETION_REQUESTS, blob, data)
+    actions.record(store, actions.FILE_REQUEST, blob, by, details=f"{pairs.height} record(s)")
     return blob
 
 
 
 # --- logs ---------------------------------------------------------------------------------------
 
-LOG_KINDS = {"execution": "uploads processed", "lake": "lake weeks rebuilt", "deletion": "deletion requests"}
+LOG_KINDS = {"execution": "uploads processed", "lake": "lake weeks rebuilt", "deletion": "deletion requests",
+             "action": "what operators did, who and why"}
 
 
 def recent_logs(store: ScopedStorage, kind: str, files: int = 20) -> pl.DataFrame:

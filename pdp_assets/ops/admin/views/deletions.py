@@ -7,8 +7,9 @@ import pandas as pd
 import polars as pl
 import streamlit as st
 
+from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.deletions import MalformedRequest
-from pdp_assets.ops.admin import console, settings
+from pdp_assets.ops.admin import console, settings, widgets
 
 st.title("Deletion requests")
 st.caption("Each (sample_id, test_date) pair is removed everywhere: lake, CDC export, quarantine and "
@@ -59,12 +60,15 @@ if preview is not None and preview["data"] == data:
         st.warning("Found nowhere (the deletion log will say so): "
                    + ", ".join(f"{s} {d}" for s, d in missing.iter_rows()))
     if st.button("Submit the deletion request", type="primary", key="submit"):
-        blob = console.file_deletion_request(store, preview["data"], preview["name"])
+        blob = console.file_deletion_request(store, preview["data"], widgets.operator(), preview["name"])
         st.session_state.pop("deletion_preview")
         st.session_state["deletion_done"] = f"Filed as deletion-requests/{blob}; the deletion sensor runs it."
         st.rerun()
 elif preview is not None:
     st.info("The pairs changed since the preview: preview again before submitting.")
+
+st.subheader("Waiting deletion requests")
+widgets.waiting_files(store, lake.DELETION_REQUESTS, "deletion requests", "Cancel a request")
 
 st.subheader("Deletion log")
 log = console.recent_logs(store, "deletion")

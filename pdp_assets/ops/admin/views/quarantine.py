@@ -8,9 +8,11 @@ import polars as pl
 import streamlit as st
 
 from pdp_assets.lib.lab_results import lake
-from pdp_assets.lib.lab_results.intake import quarantine_files, QuarantineChanged, read_quarantine, reingest
+from pdp_assets.lib.lab_results.intake import (
+    discard_quarantine, quarantine_files, QuarantineChanged, read_quarantine, reingest,
+)
 from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE, SURPLUS
-from pdp_assets.ops.admin import console
+from pdp_assets.ops.admin import console, widgets
 
 EDITOR = "quarantine_editor"  # the data editor's key: its edits live in session state under it
 
@@ -67,7 +69,7 @@ if changed:
 left, middle, right = st.columns(3)
 if left.button("Re-ingest", type="primary", key="reingest"):
     try:
-        sent = reingest(store, fixed, opened["name"], etag=opened["etag"])
+        sent = reingest(store, fixed, opened["name"], widgets.operator(), etag=opened["etag"])
     except QuarantineChanged as e:
         st.error(f"Not saved. {e}")
         st.download_button("Download your edited rows", lake.to_csv(fixed), mime="text/csv",
@@ -85,3 +87,16 @@ if middle.button("Discard edits and reload", key="reload"):
     close()
     st.rerun()
 right.download_button("Download as CSV", lake.to_csv(fixed), file_name=opened["name"], mime="text/csv")
+
+with st.expander("Discard this file: its rows are not sent back (they stay in the upload's archived copy)"):
+    with st.form("discard", clear_on_submit=True):
+        reason = st.text_input("Reason (kept in the action log)", key="discard_reason")
+        if st.form_submit_button("Discard the whole file", key="discard"):
+            try:
+                rows = discard_quarantine(store, opened["name"], widgets.operator(), reason, etag=opened["etag"])
+            except (ValueError, FileNotFoundError, QuarantineChanged) as e:
+                st.error(f"Not discarded: {e}")
+            else:
+                st.session_state["quarantine_done"] = f"Discarded {opened['name']} ({rows} row(s)): {reason.strip()}"
+                close()
+                st.rerun()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.lib.lab_results.validation import validate_upload
-from pdp_assets.ops.admin import console, settings
+from pdp_assets.ops.admin import console, settings, widgets
 
 st.title("Upload lab results")
 st.caption("Files go into the landing zone under a safe, unique name (as `pdp upload` does); the landing "
@@ -42,5 +42,8 @@ for f in files or []:
 
 if ready and st.button(f"Send {len(ready)} file(s) to the landing zone", type="primary", key="send_uploads"):
     for f in ready:
-        sent[f.file_id] = console.upload(store, f.name, f.getvalue())
+        sent[f.file_id] = console.upload(store, f.name, f.getvalue(), widgets.operator())
         st.success(f"{f.name} -> {store.location(lake.LANDING, sent[f.file_id])}")
+
+st.subheader("Waiting in the landing zone")
+widgets.waiting_files(store, lake.LANDING, "uploads", "Remove an upload")
