@@ -120,12 +120,19 @@ def test_a_deletion_request_is_cancelled_before_it_runs_and_not_after(pdp, tmp_p
     assert sorted(lake.read_lake(storage)["sample_id"]) == ["A1", "A2"]  # nothing deleted
 
     # Filed again and run: the log names who filed it, and it can no longer be cancelled.
+    (tmp_path / "del.csv").write_text("sample_id,test_date\nA1,2024-01-01\nZZ,2024-01-01\n")
     pdp("delete-request", str(tmp_path / "del.csv"))
     (name,) = waiting(storage, lake.DELETION_REQUESTS)
-    pdp("ingest")
+    out = pdp("ingest").splitlines()
     assert sorted(lake.read_lake(storage)["sample_id"]) == ["A2"]
+    # The last lines say what this ingest did, and per request what was deleted and not found.
+    summary = out.index(next(line for line in out if line.startswith("summary: ")))
+    assert "1 records deleted" in out[summary] and "1 rows removed" in out[summary]
+    assert out[-1] == (f"  deletion request {out[-1].split()[2]} (by {ME}): deleted A1 2024-01-01; "
+                       "not found ZZ 2024-01-01")
+    assert any(line.startswith("  week 2024-01-01: 1 rows, inserted 0, updated 0, removed 1") for line in out[summary:])
     (log,) = [b.name for b in storage.list_blobs(lake.LOGS, "deletion_")]
-    assert pl.read_csv(storage.read(lake.LOGS, log))["requested_by"].to_list() == [ME]
+    assert pl.read_csv(storage.read(lake.LOGS, log))["requested_by"].to_list() == [ME, ME]
     assert "no file" in pdp("requests", "cancel", name, "--reason", "too late", ok=False)
 
 

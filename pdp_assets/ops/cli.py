@@ -210,15 +210,22 @@ def quarantine_reingest(fixed, resolves):
 def ingest():
     """Evaluate the landing, deletion and lake sensors once and run what they request, now,
     on the instance at $DAGSTER_HOME. Exits non-zero if any run fails."""
-    from pdp_assets.definitions import build_definitions
-    from pdp_assets.ops.runner import evaluate_and_run
+    import datetime as dt
 
+    from pdp_assets.definitions import build_definitions
+    from pdp_assets.lib.lab_results.summary import summarise
+    from pdp_assets.ops.runner import evaluate_and_run
     from pdp_assets.ops.service_errors import run_failure
 
+    # To the second: Azure stamps blobs to the second, so a log written now is not missed.
+    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     instance = _instance()
     summary = evaluate_and_run(build_definitions(), instance, echo=click.echo)
     for sensor, reason in summary.skipped.items():
         click.echo(f"{sensor}: {reason}")
+    if summary.runs:
+        for line in summarise(_storage(), started).lines():
+            click.echo(line)
     if summary.failed:
         reasons = {run_failure(instance, r.run_id) for r in summary.failed}
         raise click.ClickException(f"{len(summary.failed)} run(s) failed: " + "; ".join(sorted(reasons)))

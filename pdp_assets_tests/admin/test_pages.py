@@ -262,7 +262,13 @@ def test_a_deletion_request_can_be_uploaded(open_page, storage):
 def test_runs_page_without_dagster_says_so_and_shows_logs(open_page, quarantined):
     at = open_page("runs")
     assert "failed:" in texts(at.warning)[0] and "Connection refused" in texts(at.warning)[0]
-    assert [m.value for m in at.metric] == ["0", "0"]  # the upload was processed
+    cards = {m.label: m.value for m in at.metric}
+    assert (cards["Uploads waiting"], cards["Deletion requests waiting"]) == ("0", "0")  # the upload was processed
+    # What the runs of the last 24 hours did, as cards and the weeks they changed.
+    assert [cards[c] for c in ("files processed", "rows quarantined", "rows inserted", "rows updated",
+                               "rows removed", "records deleted")] == ["1", "2", "1", "0", "0", "0"]
+    (weeks,) = [d.value for d in at.dataframe if "inserted" in d.value.columns]
+    assert weeks["week"].tolist() == ["2024-01-01"] and weeks["inserted"].tolist() == [1]
     log = at.dataframe[-1].value  # execution logs
     assert log["rows_read"].tolist() == ["3"] and log["rows_quarantined"].tolist() == ["2"]
 

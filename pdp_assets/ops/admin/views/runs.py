@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.summary import summarise
 from pdp_assets.ops.admin import console, settings
 from pdp_assets.ops.admin.dagster_runs import Dagster, DagsterGraphQLClientError, describe
 
@@ -78,6 +79,19 @@ def live_runs() -> None:
 
 st.subheader("Recent lab runs")
 live_runs()
+
+st.subheader("What the runs did")
+WINDOWS = {"the last hour": 1, "the last 24 hours": 24, "the last 7 days": 24 * 7}
+window = st.selectbox("Over", list(WINDOWS), index=1, key="summary_window")
+done = summarise(store, dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=WINDOWS[window]))
+for card, (what, n) in zip(st.columns(len(done.totals)), done.totals.items()):
+    card.metric(what, f"{n:,}")
+if done.weeks.height:
+    st.caption("Lake weeks changed")
+    st.dataframe(done.weeks, hide_index=True)
+if done.deletions.height:
+    st.caption("Deletion requests: what was deleted and what was found nowhere")
+    st.dataframe(done.deletions.drop("deleted_count"), hide_index=True)
 
 st.subheader("Recent execution logs")
 kind = st.selectbox("Log", list(console.LOG_KINDS),
