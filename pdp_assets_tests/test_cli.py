@@ -112,6 +112,21 @@ def test_a_ragged_row_is_shown_whole_and_never_stored_cut_short(pdp, tmp_path):
     assert pdp("quarantine", "list").strip() == "quarantine is empty"
 
 
+def test_ambiguous_and_unreadable_files_are_listed_in_quarantine_not_guessed(pdp, tmp_path):
+    (tmp_path / "twice.csv").write_bytes(csv_bytes("A1,2024-01-01,NEG,0,POS", header="sample_id,test_date,result,viral_load,result\n"))
+    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    for f in ("twice.csv", "image.csv"):
+        pdp("upload", str(tmp_path / f))
+    pdp("ingest")
+    assert lake.read_lake(storage_resource()).height == 0  # neither NEG nor POS was guessed
+    listing = dict(line.split("\t", 1) for line in pdp("quarantine", "list").splitlines())
+    twice, image = (next(n for n in listing if stem in n) for stem in ("twice", "image"))
+    assert "the header names result more than once" in listing[twice]
+    assert "file rejected: this is a binary file (it contains NUL bytes)" in listing[image]
+    assert "discarded" in pdp("quarantine", "discard", image, "--reason", "a picture, not results")
+    assert image not in pdp("quarantine", "list")
+
+
 def test_delete_request_is_checked_before_it_is_filed(pdp, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sample_id,when\nA1,2024-01-01\n")

@@ -151,3 +151,17 @@ def test_a_large_file_is_validated_without_a_row_loop():
     rows = [f"S{i},2024-03-0{1 + i % 7},{'POS' if i % 3 else 'Positive'},{i}" for i in range(30_000)]
     r = run(csv_bytes(*rows))
     assert r.rows_quarantined == 10_000 and r.rows_valid == 20_000
+
+
+@pytest.mark.parametrize("header", ["sample_id,test_date,result,viral_load,result\n",
+                                    "sample_id,test_date,result,viral_load, Result \n"])
+def test_a_required_column_named_twice_quarantines_every_row(header):
+    r = run(csv_bytes("A1,2024-01-01,NEG,0,POS", "A2,2024-01-02,POS,5,POS", header=header))
+    assert r.rows_valid == 0 and r.quarantine["sample_id"].to_list() == ["A1", "A2"]
+    assert set(reasons(r)) == {"the header names result more than once: which column holds the value is ambiguous"}
+    assert r.quarantine.columns[:5] == ["sample_id", "test_date", "result", "viral_load", r.quarantine.columns[4]]
+
+
+def test_other_columns_named_twice_are_only_noted():
+    r = run(csv_bytes("A1,2024-01-01,NEG,0,x,y", header="sample_id,test_date,result,viral_load,Notes,notes\n"))
+    assert r.valid["sample_id"].to_list() == ["A1"] and "extra columns ignored: Notes, notes" in r.notes

@@ -179,10 +179,14 @@ def _stage(storage: BlobStorage, result: "ValidationResult", facts: dict, report
     # A quarantine file a person has resolved (fixed and re-ingested) stays resolved when the
     # upload is run again: its rows came back as an upload of their own.
     resolved = "weeks" in facts and not storage.exists(lake.QUARANTINE, qname)
-    if result.rows_quarantined and resolved:
+    # A file no row could be read from (a binary file) is listed too, as one line saying why: a
+    # person sees it and discards it; its bytes stay in the archive.
+    held = result.quarantine if not result.rejected else pl.DataFrame(
+        {ERROR: result.notes[:1], SOURCE: [name], ROW: [None]}, schema={ERROR: pl.String, SOURCE: pl.String, ROW: pl.Int64})
+    if held.height and resolved:
         report.notes.append(f"quarantine {qname} was resolved before: not written again")
-    elif result.rows_quarantined:
-        storage.write(lake.QUARANTINE, qname, lake.to_csv(result.quarantine))
+    elif held.height:
+        storage.write(lake.QUARANTINE, qname, lake.to_csv(held))
         report.quarantine_blob = qname
     else:
         storage.delete(lake.QUARANTINE, qname)

@@ -10,6 +10,7 @@ import contextvars
 import csv
 import datetime as dt
 import io
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -152,7 +153,17 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
     # Surplus fields are not a column of the file: they only go to the quarantine, with their row.
     fields = raw.drop(SURPLUS, strict=False)
     names = {c: c.strip().lower() for c in fields.columns}
-    header = fields.rename(names) if len(set(names.values())) == len(names) else fields
+    # A column the header names twice (the readers call the second "<name>_duplicated_N"): which
+    # one holds the value is a guess, so no row of the file is taken.
+    loose = [re.sub(r"_duplicated_\d+$", "", c).strip().lower() for c in fields.columns]
+    repeated = sorted({c for c in loose if c in COLUMNS and loose.count(c) > 1})
+    if repeated:
+        reason = f"the header names {', '.join(repeated)} more than once: which column holds the value is ambiguous"
+        notes.append(f"{reason}; every row is quarantined")
+        every = _add(pl.DataFrame(schema={_ROW_INDEX: pl.UInt32, ERROR: pl.String}), dict.fromkeys(range(raw.height), reason))
+        return ValidationResult(_empty_valid(), _quarantined(raw, every, source_file), raw.height, notes)
+    lowered = list(names.values())
+    header = fields.rename({c: n for c, n in names.items() if lowered.count(n) == 1})  # "Notes" and "notes" stay apart
     missing = [c for c in COLUMNS if c not in header.columns]
     extra = [c for c in header.columns if c not in COLUMNS]
     if extra:
