@@ -37,7 +37,7 @@ ui: install
 	$(BIN)/pdp ui
 
 admin: install
-	$(BIN)/pdp admin
+	$(BIN)/pdp admin  # set PDP_ADMIN_PASSWORD first (or run pdp admin --no-password)
 
 # Every asset, check, job, sensor and resource of the code location (dg reads [tool.dg]).
 defs: install

@@ -67,13 +67,13 @@ def chromium(tmp_path):
 
     drivers = []
 
-    def open_browser(width: int, height: int):
+    def open_browser(width: int, height: int, *flags: str):
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                     f"--user-data-dir={tmp_path / f'chromium-profile-{len(drivers)}'}"):
+                     f"--user-data-dir={tmp_path / f'chromium-profile-{len(drivers)}'}", *flags):
             options.add_argument(flag)
         service = Service(CHROMEDRIVER, log_output=str(tmp_path / f"chromedriver-{len(drivers)}.log"))
         drivers.append(webdriver.Chrome(service=service, options=options))

@@ -29,7 +29,7 @@ from typing import Optional
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO / "node_modules" / ".bin" / "azurite-blob"
-DG_BIN = REPO / ".venv" / "bin" / "dg"
+PDP_BIN = REPO / ".venv" / "bin" / "pdp"
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -218,8 +218,9 @@ def start_postgres(timeout: float = 60.0) -> tuple[subprocess.Popen, int, Path]:
 
 
 def start_dagster_dev(env: dict, port: int, tmp_dir: Path) -> subprocess.Popen:
-    """``dg dev -h 127.0.0.1 -p port`` in the project, in its own process group: what ``pdp ui``
-    runs (the webserver and the daemon, on the code location ``[tool.dg]`` names).
+    """``pdp ui --port port`` in the project, in its own process group: ``dg dev`` (the webserver
+    and the daemon, on the code location ``[tool.dg]`` names) behind the guard that serves it on
+    127.0.0.1:port.
 
     ``env`` must hold DAGSTER_HOME (with a dagster.yaml in it). TMPDIR is set to ``tmp_dir/t``:
     dg dev puts its temporary workspace and gRPC sockets there. Keep ``tmp_dir`` short, a
@@ -230,7 +231,7 @@ def start_dagster_dev(env: dict, port: int, tmp_dir: Path) -> subprocess.Popen:
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**env, "TMPDIR": str(tmp), "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
     return _spawn(
-        [str(DG_BIN), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        [str(PDP_BIN), "ui", "--port", str(port)],
         tmp_dir / "dagster-dev.log",
         env=env,
         cwd=REPO,

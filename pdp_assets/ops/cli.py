@@ -297,20 +297,76 @@ def sql(query):
 @main.command()
 @click.option("--port", default=3000, show_default=True)
 def ui(port):
-    """Start `dg dev` (web UI + daemon) on 127.0.0.1 with this instance."""
+    """Start `dg dev` (web UI + daemon) with this instance, behind a guard on 127.0.0.1:PORT that
+    refuses what a web page could send it (another Host, another origin, a mutation by GET)."""
+    import signal
+    import socket
+    import subprocess
+
+    from pdp_assets.ops import ui_guard
+
     dagster_home()
-    os.chdir(REPO)  # dg dev serves the project [tool.dg] in pyproject.toml names
+    with socket.socket() as s:  # a free port for the webserver itself
+        s.bind(("127.0.0.1", 0))
+        inner = s.getsockname()[1]
     dg = str(Path(sys.executable).with_name("dg"))
-    os.execv(dg, [dg, "dev", "-h", "127.0.0.1", "-p", str(port)])
+    # dg dev serves the project [tool.dg] in pyproject.toml names; it dies with this process.
+    child = subprocess.Popen([dg, "dev", "-h", "127.0.0.1", "-p", str(inner)],
+                             cwd=REPO, preexec_fn=_child_setup)
+    click.echo(f"Dagster UI: http://127.0.0.1:{port}/ (webserver and daemon: dg dev, pid {child.pid})")
+
+    def stop_when_dg_dev_ends():  # a webserver that is gone leaves nothing to guard
+        child.wait()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    import threading
+
+    threading.Thread(target=stop_when_dg_dev_ends, daemon=True).start()
+    try:
+        ui_guard.serve(port, inner)
+    except KeyboardInterrupt:  # uvicorn raises the SIGINT it handled again once it has stopped
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already: another Ctrl-C changes nothing
+        # dg dev stops its webserver, daemon and code servers on SIGINT; harder only if it hangs.
+        for sig, wait in ((signal.SIGINT, 60), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            if child.poll() is None:
+                child.send_signal(sig)
+            try:
+                child.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    sys.exit(child.returncode if child.returncode and child.returncode > 0 else 0)
+
+
+def _child_setup() -> None:
+    """In dg dev's process: SIGINT as usual (a shell's `&` ignores it in background jobs), and
+    SIGTERM when `pdp ui` dies, even by kill -9 (Linux)."""
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 @main.command()
 @click.option("--port", default=8501, show_default=True)
-def admin(port):
+@click.option("--no-password", is_flag=True,
+              help="serve without sign-in: only on a machine nobody else uses (a warning shows on every page)")
+def admin(port, no_password):
     """Start the admin console (Streamlit) on 127.0.0.1: upload, fix quarantine, deletions, runs,
-    reports, health dashboard. See docs/admin.md (PDP_ADMIN_PASSWORD, PDP_DAGSTER_URL)."""
-    from pdp_assets.ops.admin.settings import APP, max_upload_mb
+    reports, health dashboard. Asks for PDP_ADMIN_PASSWORD; see docs/admin.md."""
+    from pdp_assets.ops.admin.settings import APP, max_upload_mb, password
 
+    if no_password:
+        os.environ["PDP_ADMIN_NO_PASSWORD"] = "1"
+    elif not password() and os.environ.get("PDP_ADMIN_NO_PASSWORD") != "1":
+        raise click.ClickException("set PDP_ADMIN_PASSWORD (every page asks for it and a name), or pass "
+                                   "--no-password on a machine only you use")
     os.execvp(
         sys.executable,
         [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",

@@ -5,6 +5,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pdp_assets.lib.health import store as health_store
@@ -15,10 +16,13 @@ from pdp_assets_tests.servers import free_port
 
 @pytest.fixture
 def console_env(pdp_env, monkeypatch):
-    """PDP_HOME as in pdp_env, no password, and a Dagster URL where nothing listens."""
-    for name in ("PDP_ADMIN_PASSWORD", "PDP_ADMIN_MAX_UPLOAD_MB"):
+    """PDP_HOME as in pdp_env, no sign-in (the explicit opt-out), a fresh count of failed
+    sign-ins, and a Dagster URL where nothing listens."""
+    for name in ("PDP_ADMIN_PASSWORD", "PDP_ADMIN_MAX_UPLOAD_MB", "PDP_ADMIN_ALLOWED_HOSTS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PDP_ADMIN_NO_PASSWORD", "1")
     monkeypatch.setenv("PDP_DAGSTER_URL", f"http://127.0.0.1:{free_port()}")
+    st.cache_resource.clear()
     return pdp_env
 
 

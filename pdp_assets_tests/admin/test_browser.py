@@ -87,3 +87,20 @@ def test_fix_a_quarantined_cell_in_the_browser(admin_url, browser, storage, inge
     # 28 days: 3 without a row, 2 without sleep
     assert "Complete days\n23\n" in body() and "Days missing data\n5\n" in body()
     browser.save_screenshot(str(OUTPUT / "admin_health_dashboard.png"))
+
+
+def test_a_page_under_another_host_name_gets_nothing(admin_url, chromium):
+    """DNS rebinding: a site whose name now points at 127.0.0.1 loads the console in the browser."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium(1200, 900, "--host-resolver-rules=MAP rebound.example 127.0.0.1")
+    wait = WebDriverWait(browser, WAIT, poll_frequency=0.2)
+    port = admin_url.rsplit(":", 1)[1]
+    browser.get(f"http://rebound.example:{port}/upload")
+    wait.until(lambda d: "This console answers to" in d.find_element(By.TAG_NAME, "body").text)
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert f"not 'rebound.example:{port}'" in text and "Drop CSV files here" not in text
+    browser.get(f"{admin_url}/upload")  # the same console under its own name
+    wait.until(lambda d: "Drop CSV files here" in d.find_element(By.TAG_NAME, "body").text)
+    assert "No sign-in" in browser.find_element(By.TAG_NAME, "body").text  # the opt-out says so on every page

@@ -23,6 +23,11 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
+def page_warnings(at) -> list[str]:
+    """The page's warnings, less the one every page shows when there is no sign-in."""
+    return [w for w in texts(at.warning) if not w.startswith("No sign-in")]
+
+
 def landed(storage, container=lake.LANDING) -> list[str]:
     return [b.name for b in storage.list_blobs(container)]
 
@@ -34,6 +39,49 @@ def quarantined(storage, ingest) -> str:
     ingest()
     (blob,) = storage.list_blobs(lake.QUARANTINE)
     return blob.name
+
+
+def test_without_a_password_or_the_opt_out_no_page_is_served(open_page, monkeypatch):
+    monkeypatch.delenv("PDP_ADMIN_NO_PASSWORD")
+    for page in ("upload", "quarantine", "runs"):
+        at = open_page(page)
+        assert texts(at.title) == ["pdp admin"] and not at.dataframe and not at.file_uploader, page
+        assert "No password is set: set PDP_ADMIN_PASSWORD" in texts(at.error)[0]
+    monkeypatch.setenv("PDP_ADMIN_NO_PASSWORD", "1")  # the explicit opt-out: served, with a warning
+    at = open_page("upload")
+    assert texts(at.title) == ["Upload lab results"] and "No sign-in" in texts(at.warning)[0]
+
+
+def test_repeated_failed_sign_ins_are_slowed_down(open_page, monkeypatch):
+    monkeypatch.setenv("PDP_ADMIN_PASSWORD", "s3cret")
+    attempts = [open_page("upload") for _ in range(console.SignInThrottle.FREE + 1)]  # new sessions too
+    for at in attempts:
+        at.text_input[0].input("guess")
+        at.text_input[1].input("Mallory")
+        at.button[0].click().run()
+    assert [texts(at.error) for at in attempts[:-1]] == [["Wrong password."]] * console.SignInThrottle.FREE
+    assert texts(attempts[-1].error)[0].startswith("Too many failed sign-ins: try again in")
+    at = attempts[-1]
+    at.text_input[0].input("s3cret")
+    at.button[0].click().run()  # even the right password waits
+    assert texts(at.title) == ["pdp admin"] and "Too many failed sign-ins" in texts(at.error)[0]
+
+
+def test_the_throttle_doubles_the_wait_and_forgets_after_a_success():
+    now = [100.0]
+    throttle = console.SignInThrottle(clock=lambda: now[0])
+    waits = []
+    for _ in range(6):
+        waits.append(throttle.wait())
+        throttle.failed()
+    assert waits == [0, 0, 0, 5, 10, 20]  # asked right after each failure
+    now[0] += 39
+    assert throttle.wait() == 1
+    now[0] += 1
+    assert throttle.wait() == 0  # 40 s after the 6th failure
+    throttle.succeeded()
+    throttle.failed()
+    assert throttle.wait() == 0
 
 
 def test_password_guards_every_page(open_page, monkeypatch):
@@ -209,7 +257,7 @@ def test_a_second_save_of_the_same_file_is_refused(open_page, storage, quarantin
     # Bob's work stays his: still in his editor, and his to download.
     assert "Download your edited rows" in [b.label for b in bob.get("download_button")]
     assert bob.session_state[EDITOR]["edited_rows"] == {1: {"viral_load": "0"}}
-    assert f"{quarantined} is no longer in quarantine" in texts(bob.warning)[0]
+    assert f"{quarantined} is no longer in quarantine" in page_warnings(bob)[0]
     assert len(landed(storage)) == 1  # only alice's rows were sent
 
 
@@ -226,7 +274,7 @@ def test_deletion_preview_then_submit(open_page, storage, ingest, quarantined):
     assert texts(at.subheader)[0] == "4 pair(s): 1 lake record(s) and 1 quarantined row(s) match"
     assert at.dataframe[1].value["sample_id"].tolist() == ["A1"]  # the lake records
     assert at.dataframe[2].value["quarantine_file"].tolist() == [quarantined]
-    assert texts(at.warning)[0].endswith(": NOPE 2024-01-05, A1 2024-02-02")
+    assert page_warnings(at)[0].endswith(": NOPE 2024-01-05, A1 2024-02-02")
     assert landed(storage, lake.DELETION_REQUESTS) == []  # a preview files nothing
 
     at.button(key="submit").click().run()
@@ -261,7 +309,7 @@ def test_a_deletion_request_can_be_uploaded(open_page, storage):
 
 def test_runs_page_without_dagster_says_so_and_shows_logs(open_page, quarantined):
     at = open_page("runs")
-    assert "failed:" in texts(at.warning)[0] and "Connection refused" in texts(at.warning)[0]
+    assert "failed:" in page_warnings(at)[0] and "Connection refused" in page_warnings(at)[0]
     cards = {m.label: m.value for m in at.metric}
     assert (cards["Uploads waiting"], cards["Deletion requests waiting"]) == ("0", "0")  # the upload was processed
     # What the runs of the last 24 hours did, as cards and the weeks they changed.

@@ -11,7 +11,7 @@ import pytest
 
 from pdp_assets.lib.lab_results import lake
 from pdp_assets.ops.admin.dagster_runs import Dagster, DagsterGraphQLClientError, FINISHED
-from pdp_assets_tests.admin.test_pages import PARTNER_FILE
+from pdp_assets_tests.admin.test_pages import page_warnings, PARTNER_FILE
 from pdp_assets_tests.servers import free_port, group_members, REPO, start_http_server, stop
 
 pytestmark = pytest.mark.slow
@@ -63,8 +63,9 @@ def webserver(console_env, monkeypatch):
 def test_runs_page_launches_an_intake_run_and_watches_it(webserver, open_page, storage):
     storage.write(lake.LANDING, "partner.csv", PARTNER_FILE)
     at = open_page("runs")
-    assert [m.value for m in at.metric] == ["1", "0"]
-    assert not at.warning  # Dagster answered; the lab sensors are on by default
+    waiting = ["Uploads waiting", "Deletion requests waiting"]
+    assert [m.value for m in at.metric if m.label in waiting] == ["1", "0"]
+    assert not page_warnings(at)  # Dagster answered; the lab sensors are on by default
 
     at.button(key="process_uploads").click().run()
     (run_id,) = at.session_state["runs_launched"]
@@ -80,5 +81,6 @@ def test_runs_page_launches_an_intake_run_and_watches_it(webserver, open_page, s
     (row,) = runs[runs["run"] == f"{webserver}/runs/{run_id}"].to_dict("records")
     assert (row["status"], row["job"], row["launched by"]) == ("SUCCESS", "lab_intake_job", "this page")
     assert row["partition"].startswith("partner.csv@")
-    assert [m.value for m in at.metric] == ["0", "0"]  # the upload was processed: 2 rows quarantined
+    assert [m.value for m in at.metric if m.label in waiting] == ["0", "0"]  # the upload was processed
+    assert {m.label: m.value for m in at.metric}["rows quarantined"] == "2"  # its summary card
     assert storage.list_blobs(lake.LANDING) == [] and len(storage.list_blobs(lake.QUARANTINE)) == 1

@@ -9,6 +9,8 @@ the console and the pipelines can never disagree about where or how data is stor
 import datetime as dt
 import functools
 import os
+import threading
+import time
 from typing import Optional
 
 import polars as pl
@@ -60,6 +62,34 @@ class ScopedStorage:
 # The variables pdp_assets.defs.resources reads to choose and configure the storage.
 _STORAGE_ENV = ("PDP_HOME", "PDP_ENV", "PDP_STORAGE", "AZURE_STORAGE_CONNECTION_STRING",
                 "AZURE_STORAGE_ACCOUNT_URL")
+
+
+class SignInThrottle:
+    """Failed sign-ins, counted for every session of the console at once (a new session does not
+    start afresh): after FREE failures in a row, the next attempt waits FIRST_WAIT seconds from the
+    last failure, and each further one twice as long as the one before, up to MAX_WAIT."""
+
+    FREE, FIRST_WAIT, MAX_WAIT = 3, 5.0, 60.0
+
+    def __init__(self, clock=time.monotonic):
+        self._clock, self._lock = clock, threading.Lock()
+        self._failures, self._last = 0, 0.0
+
+    def wait(self) -> float:
+        """Seconds before the next attempt is heard (0: now)."""
+        with self._lock:
+            if self._failures < self.FREE:
+                return 0.0
+            delay = min(self.FIRST_WAIT * 2.0 ** (self._failures - self.FREE), self.MAX_WAIT)
+            return max(0.0, self._last + delay - self._clock())
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures, self._last = self._failures + 1, self._clock()
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._failures = 0
 
 
 def operator(signed_in_as: Optional[str]) -> str:

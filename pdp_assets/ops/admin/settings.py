@@ -15,8 +15,21 @@ def max_upload_mb() -> int:
 
 
 def password() -> str:
-    """``PDP_ADMIN_PASSWORD``: when set, every page asks for it first."""
+    """``PDP_ADMIN_PASSWORD``: every page asks for it first."""
     return os.environ.get("PDP_ADMIN_PASSWORD", "")
+
+
+def no_password() -> bool:
+    """``PDP_ADMIN_NO_PASSWORD=1`` (what `pdp admin --no-password` sets): the explicit opt-out, for a
+    single-user machine. Without it and without a password the console serves nothing."""
+    return os.environ.get("PDP_ADMIN_NO_PASSWORD") == "1"
+
+
+def allowed_hosts(port: int) -> set[str]:
+    """Host headers the console answers (DNS rebinding sends another): 127.0.0.1:PORT,
+    localhost:PORT and ``PDP_ADMIN_ALLOWED_HOSTS`` (comma-separated, e.g. a proxy's name)."""
+    extra = {h.strip() for h in os.environ.get("PDP_ADMIN_ALLOWED_HOSTS", "").split(",") if h.strip()}
+    return {f"127.0.0.1:{port}", f"localhost:{port}"} | extra
 
 
 def dagster_url() -> str:
