@@ -4,6 +4,7 @@ lab pipeline end to end on Azurite, through its sensors and jobs."""
 import datetime as dt
 import io
 import sys
+import urllib.parse
 import uuid
 
 import dagster as dg
@@ -314,3 +315,36 @@ def test_operator_commands_work_on_azure(azure_env, tmp_path):
         assert result.exit_code == 0, result.output
     assert "1 rows" in result.output
     assert [r[0] for r in lake.read_lake(azure_env).rows()] == ["A1"]
+
+
+@pytest.mark.slow
+def test_a_sas_token_never_shows_in_output_logs_or_run_storage(azure_env, azurite, tmp_path, monkeypatch):
+    """With a SharedAccessSignature connection string, locations (command output, asset metadata,
+    check metadata, logs) name the blob without the token."""
+    from azure.storage.blob import AccountSasPermissions, generate_account_sas, ResourceTypes
+    from click.testing import CliRunner
+
+    from pdp_assets.ops.cli import main
+    from pdp_assets_tests.servers import AZURITE_ACCOUNT, AZURITE_KEY
+
+    sas = generate_account_sas(
+        AZURITE_ACCOUNT, AZURITE_KEY, ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, write=True, delete=True, list=True, add=True, create=True),
+        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    endpoint = next(p for p in azurite.split(";") if p.startswith("BlobEndpoint="))
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", f"{endpoint};SharedAccessSignature={sas}")
+    signature = dict(p.split("=", 1) for p in sas.split("&"))["sig"]
+    (tmp_path / "lab.csv").write_bytes(csv_bytes("A1,2024-01-01,POS,5", "A2,2024-01-02,Positive,7"))
+
+    output = ""
+    for args in (["upload", str(tmp_path / "lab.csv")], ["ingest"], ["quarantine", "list"], ["export"]):
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        output += result.output
+    assert "127.0.0.1" in output and lake.read_lake(azure_env).height == 1  # it did run, on Azurite
+    secrets = [signature, urllib.parse.unquote(signature)]
+    stored = [p.read_bytes() for p in (tmp_path / "pdp" / "dagster").rglob("*") if p.is_file()]  # run storage, logs
+    stored += [azure_env.read(lake.LOGS, b.name) for b in azure_env.list_blobs(lake.LOGS)]
+    for secret in secrets:
+        assert secret not in output
+        assert not [i for i, data in enumerate(stored) if secret.encode() in data]

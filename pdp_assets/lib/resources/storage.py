@@ -8,6 +8,7 @@ import ctypes
 import datetime as dt
 import os
 import tempfile
+import urllib.parse
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -361,4 +362,6 @@ class AzureBlobStorage(BlobStorage):
         return True
 
     def location(self, container: str, name: str = "") -> str:
-        return f"{self._service().url.rstrip('/')}/{container}/{name}"
+        # The client's URL carries a SAS token when the connection string has one: never shown.
+        account = urllib.parse.urlsplit(self._service().url)._replace(query="", fragment="").geturl()
+        return f"{account.rstrip('/')}/{container}/{name}"
