@@ -155,3 +155,16 @@ def test_run_history_keeps_no_record_of_what_was_erased(defs, storage, instance)
     assert "KEEP-0004" not in history and "SECRET-0001" not in history, "a record reached the event log"
     assert "SECRET-0002" not in history and "SECRET-0009" not in history
     assert "rows_quarantined" in history and "The newest 2 records" in history  # the counts and profiles are there
+
+
+def test_a_utf16_upload_is_stored_and_erased_like_any_other(defs, storage, instance):
+    text = UPLOAD.decode()
+    storage.write(lake.LANDING, "a.csv", text.encode("utf-16"))
+    evaluate_and_run(defs, instance)
+    assert lake_ids(storage) == ["A1", "A2", "A4"]  # read as text, not rejected as binary
+    (quarantined,) = storage.list_blobs(lake.QUARANTINE)
+    assert b"A3" in storage.read(lake.QUARANTINE, quarantined.name)
+    assert not delete(defs, instance, storage, "A1,2024-01-01", "A3,2024-01-03").failed
+    assert lake_ids(storage) == ["A2", "A4"]
+    for needle in ("A1,", "A3,"):  # the archived raw copy too, kept in UTF-8 from then on
+        assert (needle, holding(storage, needle.encode()), holding(storage, needle.encode("utf-16-le"))) == (needle, [], [])

@@ -165,3 +165,18 @@ def test_a_required_column_named_twice_quarantines_every_row(header):
 def test_other_columns_named_twice_are_only_noted():
     r = run(csv_bytes("A1,2024-01-01,NEG,0,x,y", header="sample_id,test_date,result,viral_load,Notes,notes\n"))
     assert r.valid["sample_id"].to_list() == ["A1"] and "extra columns ignored: Notes, notes" in r.notes
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_file_is_read_as_text(encoding):
+    text = HEADER + "A1,2024-01-01,POS,5\nA2,2024-01-02,Positive,7\n"
+    data = text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding)
+    r = run(data)
+    assert r.valid["sample_id"].to_list() == ["A1"] and r.quarantine["sample_id"].to_list() == ["A2"]
+    assert any("UTF-16" in n for n in r.notes)
+
+
+def test_a_stray_nul_byte_holds_back_its_row_only():
+    r = run(csv_bytes("A1,2024-01-01,POS,5", "A\x002,2024-01-02,NEG,0", "A3,2024-01-03,NEG,0"))
+    assert r.valid["sample_id"].to_list() == ["A1", "A3"]
+    assert reasons(r) == ["contains a NUL byte (\\x00), which no value may hold"]

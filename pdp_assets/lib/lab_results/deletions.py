@@ -20,7 +20,7 @@ import polars as pl
 
 from pdp_assets.lib.lab_results import actions, lake
 from pdp_assets.lib.lab_results.intake import split_partition_key
-from pdp_assets.lib.lab_results.validation import read_upload, record_keys
+from pdp_assets.lib.lab_results.validation import as_utf8, read_upload, record_keys
 from pdp_assets.lib.partitions import week_key
 from pdp_assets.lib.resources.storage import BlobStorage
 
@@ -98,7 +98,7 @@ def locate(storage: BlobStorage, targets: pl.DataFrame) -> tuple[dict[str, set],
     candidates += [(lake.QUARANTINE, b.name) for b in storage.list_blobs(lake.QUARANTINE)]
     uploads = set()
     for container, blob in candidates:
-        data = storage.read(container, blob)
+        data = as_utf8(storage.read(container, blob))
         if not any(n in data for n in needles):
             continue
         try:

@@ -6,6 +6,7 @@ parse as a rectangle (a row with more fields than the header, an unterminated qu
 careful path through the ``csv`` module so its good rows still get through.
 """
 
+import codecs
 import contextvars
 import csv
 import datetime as dt
@@ -84,11 +85,31 @@ def _unique_names(header: list[str]) -> list[str]:
     return out
 
 
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def as_utf8(data: bytes) -> bytes:
+    """A UTF-16 file (by its byte order mark) as UTF-8; other bytes as they are. Characters that
+    are not UTF-16 become \ufffd, and their rows are quarantined for it."""
+    return data.decode("utf-16", errors="replace").encode("utf-8") if data.startswith(UTF16_BOMS) else data
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read_upload(data: bytes) -> tuple[pl.DataFrame, dict[int, str], list[str]]:
     """The upload as strings, exactly as typed (fields beyond the header's in SURPLUS); per-row
     problems found while parsing; notes."""
     notes: list[str] = []
-    if b"\x00" in data[:65536]:
+    if data.startswith(UTF16_BOMS):
+        data = as_utf8(data)
+        notes.append("the file is UTF-16 (it starts with a byte order mark): read as such")
+    if b"\x00" in data[:65536] and not _is_utf8(data):
         raise ValueError("this is a binary file (it contains NUL bytes), not a CSV")
     if not data or data.isspace():  # not data.strip(): that copies the whole upload
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS}), {}, ["the file is empty"]
@@ -121,6 +142,7 @@ def without_records(data: bytes, erased: pl.DataFrame) -> tuple[bytes, int]:
     """The upload less its rows of erased records, and how many went. Every other row keeps every
     field it had and its bytes (a file that is not UTF-8 too), whatever its shape; only quoting may
     be normalised."""
+    data = as_utf8(data)  # a UTF-16 upload's copy is kept in UTF-8
     text = data.decode("utf-8", errors="surrogateescape")
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     rows = list(csv.reader(io.StringIO(text[len(bom):], newline="")))
@@ -178,11 +200,15 @@ def validate_upload(data: bytes, source_file: str, today: dt.date) -> Validation
     if missing:
         every = {i: f"the file has no {', '.join(missing)} column" for i in range(raw.height)}
         reasons = _add(reasons, every)
-    if any("not valid UTF-8" in n for n in notes):
+    if any("not valid UTF-8" in n or "UTF-16" in n for n in notes):
         bad = header.with_row_index(_ROW_INDEX).filter(
             pl.any_horizontal(pl.col(header.columns).str.contains("\ufffd", literal=True))
         )
-        reasons = _add(reasons, {i: "contains bytes that are not valid UTF-8 (shown as \ufffd)" for i in bad[_ROW_INDEX]})
+        reasons = _add(reasons, {i: "contains bytes that are not valid UTF-8 or UTF-16 (shown as \ufffd)" for i in bad[_ROW_INDEX]})
+    if b"\x00" in data:  # a stray one in a text file: its row is held back, not the whole file
+        nul = header.with_row_index(_ROW_INDEX).filter(
+            pl.any_horizontal(pl.col(header.columns).str.contains("\x00", literal=True)))
+        reasons = _add(reasons, {i: "contains a NUL byte (\\x00), which no value may hold" for i in nul[_ROW_INDEX]})
 
     if missing:  # every row has its reason already
         return ValidationResult(_empty_valid(), _quarantined(raw, reasons, source_file), raw.height, notes)
