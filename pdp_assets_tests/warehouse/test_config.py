@@ -41,6 +41,21 @@ def test_sql_cannot_be_injected_through_a_table_name(bad):
     assert "is not a plain Snowflake identifier" in message
 
 
+def test_a_trailing_newline_is_not_part_of_an_identifier():
+    message = error(GOOD.replace("target_table: LAB_RESULTS", 'target_table: "LAB_RESULTS\\n"'))
+    assert "field 'target_table'" in message and "is not a plain Snowflake identifier" in message
+    message = error(GOOD.replace("name: lab_results", 'name: "lab_results\\n"'))
+    assert "field 'name'" in message and "lower-case" in message
+
+
+@pytest.mark.parametrize("field,line", [("target_table", "target_table: SELECT"),
+                                        ("stage_area", "stage_area: select")])
+def test_a_reserved_word_is_refused_where_it_would_break_the_sql(field, line):
+    text = GOOD.replace("target_table: LAB_RESULTS", line) if field == "target_table" else f"{line}\n{GOOD}"
+    message = error(text)
+    assert f"field '{field}'" in message and "is a Snowflake reserved word" in message, message
+
+
 def test_sql_cannot_be_injected_through_a_key():
     message = error(GOOD.replace("[sample_id]", "[\"sample_id = 1 OR 1\"]"))
     assert "load 'lab_results', field 'merge_keys'" in message

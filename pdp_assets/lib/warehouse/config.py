@@ -15,8 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CONFIG_PATH = Path(__file__).with_name("loads.yaml")
 
-IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-LOAD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # also part of op names and stage paths
+# Matched with fullmatch: "$" would let a trailing newline through ("LAB_RESULTS\n").
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+LOAD_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # also part of op names and stage paths
+# Snowflake's reserved keywords: not usable as a table, column or stage name in this project's SQL.
+RESERVED = frozenset("""
+ACCOUNT ALL ALTER AND ANY AS BETWEEN BY CASE CAST CHECK COLUMN CONNECT CONNECTION CONSTRAINT CREATE
+CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DATABASE DELETE DISTINCT DROP
+ELSE EXISTS FALSE FOLLOWING FOR FROM FULL GRANT GROUP GSCLUSTER HAVING ILIKE IN INCREMENT INNER INSERT
+INTERSECT INTO IS ISSUE JOIN LATERAL LEFT LIKE LOCALTIME LOCALTIMESTAMP MINUS NATURAL NOT NULL OF ON
+OR ORDER ORGANIZATION QUALIFY REGEXP REVOKE RIGHT RLIKE ROW ROWS SAMPLE SCHEMA SELECT SET SOME START
+TABLE TABLESAMPLE THEN TO TRIGGER TRUE TRY_CAST UNION UNIQUE UPDATE USING VALUES VIEW WHEN WHENEVER
+WHERE WITH""".split())
 PATH_FIELDS = {"week_path", "week", "iso_year", "iso_week"}
 
 PHASES = ("stale_handling", "pre_validation", "source_to_stage", "stage_to_target", "audit",
@@ -30,9 +40,11 @@ class WarehouseConfigError(ValueError):
 
 def identifier(value: str) -> str:
     """A validated Snowflake identifier, upper case (how Snowflake stores unquoted names)."""
-    if not isinstance(value, str) or not IDENT.match(value):
+    if not isinstance(value, str) or not IDENT.fullmatch(value):
         raise ValueError(f"{value!r} is not a plain Snowflake identifier: letters, digits and _, "
                          "not starting with a digit, at most 255 characters")
+    if value.upper() in RESERVED:
+        raise ValueError(f"{value!r} is a Snowflake reserved word: choose another name")
     return value.upper()
 
 
@@ -49,14 +61,14 @@ class Source(_Strict):
     @field_validator("asset")
     @classmethod
     def _asset(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$", v):
+        if not re.fullmatch(r"[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*", v):
             raise ValueError(f"{v!r} is not an asset key (names of letters, digits and _, joined by '/')")
         return v
 
     @field_validator("container")
     @classmethod
     def _container(cls, v: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9-]{1,62}$", v):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}", v):
             raise ValueError(f"{v!r} is not a container name (lower-case letters, digits and -)")
         return v
 
@@ -107,7 +119,7 @@ class Load(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not LOAD_NAME.match(v):
+        if not LOAD_NAME.fullmatch(v):
             raise ValueError(f"{v!r}: a load name is lower-case letters, digits and _, starting with a letter")
         return v
 

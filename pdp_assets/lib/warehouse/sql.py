@@ -37,7 +37,7 @@ class TransientLoadError(Exception):
 
 def q(name: str) -> str:
     """A validated identifier, quoted. Never called with anything that failed validation."""
-    if not IDENT.match(name):
+    if not IDENT.fullmatch(name):
         raise PermanentLoadError(f"{name!r} is not a plain Snowflake identifier")
     return f'"{name.upper()}"'
 
@@ -68,7 +68,7 @@ def read_source(storage: BlobStorage, load: Load, window_key: str) -> tuple[pl.D
     names = source_blobs(storage, source, window_key)
     frames = [pl.read_parquet(storage.read(source.container, n)) for n in names]
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    bad = [c for c in frame.columns if not IDENT.match(c)]
+    bad = [c for c in frame.columns if not IDENT.fullmatch(c)]
     if bad:
         raise PermanentLoadError(f"source column(s) {bad} are not plain Snowflake identifiers; rename them in the source")
     upper = [c.upper() for c in frame.columns]
