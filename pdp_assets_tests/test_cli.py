@@ -127,6 +127,20 @@ def test_ambiguous_and_unreadable_files_are_listed_in_quarantine_not_guessed(pdp
     assert image not in pdp("quarantine", "list")
 
 
+def test_an_upload_over_the_size_limit_is_refused_and_one_that_landed_is_listed(pdp, tmp_path, monkeypatch):
+    monkeypatch.setenv("PDP_MAX_UPLOAD_MB", "1")
+    big = csv_bytes(*["A1,2024-01-01,POS,5"] * 60_000)  # 1.2 MB
+    (tmp_path / "big.csv").write_bytes(big)
+    assert "1.1 MB is more than the 1 MB an upload may be (PDP_MAX_UPLOAD_MB)" in pdp("upload", str(tmp_path / "big.csv"), ok=False)
+    storage = storage_resource()
+    assert storage.list_blobs(lake.LANDING) == []
+    storage.write(lake.LANDING, "dropped.csv", big)  # put there by another tool
+    pdp("ingest")
+    assert "more than the 1 MB" in pdp("quarantine", "list") and lake.read_lake(storage).height == 0
+    (raw,) = [b for b in storage.list_blobs(lake.ARCHIVE, "raw/") if b.name.endswith("dropped.csv")]
+    assert storage.read(lake.ARCHIVE, raw.name) == big  # nothing lost: the bytes are archived
+
+
 def test_delete_request_is_checked_before_it_is_filed(pdp, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sample_id,when\nA1,2024-01-01\n")

@@ -180,3 +180,17 @@ def test_a_stray_nul_byte_holds_back_its_row_only():
     r = run(csv_bytes("A1,2024-01-01,POS,5", "A\x002,2024-01-02,NEG,0", "A3,2024-01-03,NEG,0"))
     assert r.valid["sample_id"].to_list() == ["A1", "A3"]
     assert reasons(r) == ["contains a NUL byte (\\x00), which no value may hold"]
+
+
+def test_a_huge_value_is_quoted_short_in_its_reason():
+    r = run(csv_bytes("A1,2024-01-01," + "X" * 100_000 + ",5"))
+    (reason,) = reasons(r)
+    assert reason.startswith("result 'XXXX") and "(100,000 characters)" in reason and len(reason) < 200
+
+
+def test_an_upload_over_the_size_limit_is_rejected_before_it_is_parsed(monkeypatch):
+    monkeypatch.setenv("PDP_MAX_UPLOAD_MB", "1")
+    r = run(csv_bytes(*["A1,2024-01-01,POS,5"] * 60_000))  # 1.2 MB
+    assert r.rejected and r.rows_read == 0
+    assert r.notes == ["file rejected: 1.1 MB is more than the 1 MB an upload may be (PDP_MAX_UPLOAD_MB): "
+                       "split the file and upload the parts"]

@@ -10,6 +10,8 @@ import pandera.errors
 import polars as pl
 from tabulate import tabulate
 
+from pdp_assets.lib.quarantine import shortened
+
 
 ROW_COUNT = "dagster/row_count"
 URI = "dagster/uri"
@@ -75,7 +77,7 @@ def profile(frame: pl.DataFrame, title: str = "", max_values: int = 12) -> dg.Me
             shown = f"{column.min()} to {column.max()}" if column.null_count() < column.len() else ""
         elif distinct <= max_values and distinct < column.len():
             counts = column.value_counts(sort=True)
-            shown = ", ".join(f"{v}: {n:,}" for v, n in counts.rows())
+            shown = ", ".join(f"{shortened(v)}: {n:,}" for v, n in counts.rows())
         else:
             shown = "(values not shown)"
         lines.append((name, f"{column.len() - column.null_count():,}", f"{distinct:,}", shown))

@@ -7,3 +7,10 @@ ERROR, SOURCE, ROW = "pipeline_error", "source_file", "row_number"
 # a re-ingest sends them again after the header's fields, so an unfixed row is quarantined again
 # and never stored cut short.
 SURPLUS = "surplus_fields"
+
+
+def shortened(value, limit: int = 60) -> str:
+    """A value as a reason or a preview quotes it: at most ``limit`` characters, so one huge cell
+    costs no more than a small one in logs, metadata and quarantine files."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

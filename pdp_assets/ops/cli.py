@@ -50,9 +50,12 @@ def upload(file):
     """Put a CSV into the landing zone under a safe, unique name."""
     from pdp_assets.lib.lab_results import actions, lake
 
-    from pdp_assets.lib.lab_results.intake import safe_blob_name
+    from pdp_assets.lib.lab_results.intake import max_upload_mb, safe_blob_name
 
     data = _read_csv_file(file)
+    if len(data) > max_upload_mb() * 1024 * 1024:
+        raise click.ClickException(f"{file}: {len(data) / 1024 / 1024:,.1f} MB is more than the {max_upload_mb()} MB "
+                                   "an upload may be (PDP_MAX_UPLOAD_MB); split the file and upload the parts")
     name = safe_blob_name(file)
     storage = _storage()
     storage.write(lake.LANDING, name, data)

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -216,6 +217,15 @@ def _write_execution_log(storage: BlobStorage, report: IntakeReport) -> None:
 
 # --- putting files into the landing zone, and sending fixed quarantine rows back --------------
 # Shared by the ``pdp`` command and the admin console, so both name and re-ingest files alike.
+
+
+DEFAULT_MAX_UPLOAD_MB = 100
+
+
+def max_upload_mb() -> int:
+    """The largest upload the pipeline reads, in MB (``PDP_MAX_UPLOAD_MB``): `pdp upload` refuses a
+    bigger file, and intake rejects one whole (its bytes archived) before anything parses it."""
+    return int(os.environ.get("PDP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB))
 
 
 def safe_blob_name(filename: str, now: dt.datetime | None = None, prefix: str | None = None) -> str:

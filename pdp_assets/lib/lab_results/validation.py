@@ -19,9 +19,10 @@ import pandera.errors
 import polars as pl
 
 from pdp_assets.lib.lab_results import lake
+from pdp_assets.lib.lab_results.intake import max_upload_mb
 from pdp_assets.lib.lab_results.lake import LAKE_SCHEMA
 from pdp_assets.lib.lab_results.schemas import COLUMNS, parsed, raw_schema, with_parsed
-from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE, SURPLUS
+from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE, shortened, SURPLUS
 
 _ROW_INDEX = "__row"  # 0-based data row, internal
 
@@ -88,6 +89,7 @@ def _unique_names(header: list[str]) -> list[str]:
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
+
 def as_utf8(data: bytes) -> bytes:
     """A UTF-16 file (by its byte order mark) as UTF-8; other bytes as they are. Characters that
     are not UTF-16 become \ufffd, and their rows are quarantined for it."""
@@ -106,6 +108,10 @@ def read_upload(data: bytes) -> tuple[pl.DataFrame, dict[int, str], list[str]]:
     """The upload as strings, exactly as typed (fields beyond the header's in SURPLUS); per-row
     problems found while parsing; notes."""
     notes: list[str] = []
+    limit = max_upload_mb()
+    if len(data) > limit * 1024 * 1024:
+        raise ValueError(f"{len(data) / 1024 / 1024:,.1f} MB is more than the {limit} MB an upload may be "
+                         "(PDP_MAX_UPLOAD_MB): split the file and upload the parts")
     if data.startswith(UTF16_BOMS):
         data = as_utf8(data)
         notes.append("the file is UTF-16 (it starts with a byte order mark): read as such")
@@ -317,7 +323,7 @@ def _render(column: str, check: str, value) -> str:
     """Pandera names a failed check by its ``error`` text, our reason template."""
     if check == "not_nullable":
         return f"{column} is missing"
-    return check.format(value=value)
+    return check.format(value=shortened(value) if isinstance(value, str) else value)
 
 
 def _add(reasons: pl.DataFrame, more) -> pl.DataFrame:
