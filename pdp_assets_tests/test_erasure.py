@@ -168,3 +168,11 @@ def test_a_utf16_upload_is_stored_and_erased_like_any_other(defs, storage, insta
     assert lake_ids(storage) == ["A2", "A4"]
     for needle in ("A1,", "A3,"):  # the archived raw copy too, kept in UTF-8 from then on
         assert (needle, holding(storage, needle.encode()), holding(storage, needle.encode("utf-16-le"))) == (needle, [], [])
+
+
+def test_a_deletion_naming_an_id_of_a_rejected_binary_upload_runs(defs, storage, instance):
+    storage.write(lake.LANDING, "a.csv", UPLOAD)
+    storage.write(lake.LANDING, "image.csv", b"\x89PNG\r\n\x00\x00A1,2024-01-01\x00\xff")  # holds the id's bytes
+    evaluate_and_run(defs, instance)
+    summary = delete(defs, instance, storage, "A1,2024-01-01")
+    assert not summary.failed and lake_ids(storage) == ["A2", "A4"]
