@@ -56,6 +56,11 @@ def test_write_read_and_overwrite(blobs, container):
     assert names(blobs.list_blobs(container)) == ["a/b.csv"]  # replaced, not added
 
 
+def test_a_name_starting_with_a_dot_is_a_blob_like_any_other(blobs, container):
+    blobs.write(container, ".partner.csv", b"x")  # dropped in by another tool: listed, so it is processed
+    assert names(blobs.list_blobs(container)) == [".partner.csv"] and blobs.read(container, ".partner.csv") == b"x"
+
+
 def test_list_is_sorted_and_filtered_by_prefix(blobs, container):
     for name in ["c.txt", "a/sub/3.txt", "a0.txt", "b/2.txt", "a/1.txt"]:
         blobs.write(container, name, name.encode())

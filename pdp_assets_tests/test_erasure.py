@@ -176,3 +176,14 @@ def test_a_deletion_naming_an_id_of_a_rejected_binary_upload_runs(defs, storage,
     evaluate_and_run(defs, instance)
     summary = delete(defs, instance, storage, "A1,2024-01-01")
     assert not summary.failed and lake_ids(storage) == ["A2", "A4"]
+
+
+def test_an_upload_with_a_name_as_long_as_a_disk_allows_is_stored_and_erased(defs, storage, instance):
+    name = "a" * 240 + ".csv"  # 244 bytes: its copies' names (<stem>__<upload id>.csv) would not fit
+    storage.write(lake.LANDING, name, UPLOAD)
+    assert not evaluate_and_run(defs, instance).failed
+    assert lake_ids(storage) == ["A1", "A2", "A4"]
+    (quarantined,) = storage.list_blobs(lake.QUARANTINE)
+    assert len(quarantined.name) <= 255 and quarantined.name.startswith("a" * 100)
+    assert not delete(defs, instance, storage, "A1,2024-01-01", "A3,2024-01-03").failed
+    assert lake_ids(storage) == ["A2", "A4"] and holding(storage, b"A1,") == [] and holding(storage, b"A3,") == []

@@ -69,11 +69,13 @@ def parse_request(data: bytes) -> pl.DataFrame:
     return pairs.select("sample_id", pl.col("parsed").alias("test_date")).unique(maintain_order=True)
 
 
-def _upload_of(container: str, blob: str) -> str | None:
-    """The upload partition whose intake wrote this copy: raw/<uid>/<name>, <stem>__<uid>.csv."""
+def _upload_of(storage: BlobStorage, container: str, blob: str) -> str | None:
+    """The upload partition whose intake wrote this copy (raw/<uid>/<name>): its name is the one in
+    the upload's facts (a stored name may be shortened)."""
     if container == lake.ARCHIVE and blob.startswith("raw/"):
-        _, uid, name = blob.split("/", 2)
-        return f"{name}@{uid}"
+        uid = blob.split("/", 2)[1]
+        facts = lake.read_json(storage, lake.ARCHIVE, lake.raw_facts_blob(uid))
+        return f"{facts['source_file']}@{uid}" if facts else None
     return None
 
 
@@ -108,8 +110,8 @@ def locate(storage: BlobStorage, targets: pl.DataFrame) -> tuple[dict[str, set],
         keys = record_keys(frame)
         found = _found_pairs(keys, targets) if keys is not None else set()
         copies[f"{container}/{blob}"] = found
-        if found and _upload_of(container, blob):
-            uploads.add(_upload_of(container, blob))
+        if found and (upload := _upload_of(storage, container, blob)):
+            uploads.add(upload)
     for path in [p for p, found in copies.items() if not found]:
         del copies[path]
     if any(p.startswith(f"{lake.DATA}/") for p in copies):

@@ -50,8 +50,22 @@ def upload_id(name: str, etag: str) -> str:
     return hashlib.sha256(f"{name}\n{etag}".encode()).hexdigest()[:16]
 
 
+NAME_BYTES = 255  # the longest file name a local disk takes
+
+
+def fitted(stem: str, suffix: str) -> str:
+    """``stem + suffix`` as a stored name: when over NAME_BYTES, the stem is cut and told apart by
+    a hash of the whole of it (names that fit are unchanged)."""
+    if len((stem + suffix).encode()) <= NAME_BYTES:
+        return stem + suffix
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:12]
+    cut = stem.encode()[: NAME_BYTES - len(suffix.encode()) - len(digest) - 1].decode(errors="ignore")
+    return f"{cut}~{digest}{suffix}"
+
+
 def raw_blob(uid: str, name: str) -> str:
-    return f"raw/{uid}/{PurePosixPath(name).name}"
+    path = PurePosixPath(name)
+    return f"raw/{uid}/{fitted(path.stem, path.suffix)}"
 
 
 def raw_facts_blob(uid: str) -> str:
@@ -72,7 +86,7 @@ def slice_blob(week_key: str, landed_at: dt.datetime, uid: str) -> str:
 
 
 def quarantine_blob(name: str, uid: str) -> str:
-    return f"{PurePosixPath(name).stem}__{uid}.csv"
+    return fitted(PurePosixPath(name).stem, f"__{uid}.csv")
 
 
 def lake_blob(week_key: str) -> str:

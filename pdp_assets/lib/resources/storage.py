@@ -78,6 +78,11 @@ def _check_name(name: str) -> None:
         raise ValueError(f"invalid blob name {name!r}")
 
 
+def _in_progress(file_name: str) -> bool:
+    """A write's temp file (``_temp_file``): not a blob yet. Other names starting with '.' are blobs."""
+    return file_name.startswith(".") and file_name.endswith(".tmp")
+
+
 def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -158,7 +163,7 @@ class LocalBlobStorage(BlobStorage):
             rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
             for f in filenames:
                 name = f if rel_dir == "." else f"{rel_dir}/{f}"
-                if f.startswith(".") or not name.startswith(prefix):  # dot files: writes in progress
+                if _in_progress(f) or not name.startswith(prefix):
                     continue
                 try:
                     found.append(self._info(name, os.path.join(dirpath, f)))
@@ -207,7 +212,8 @@ class LocalBlobStorage(BlobStorage):
     def _temp_file(path: Path, data: bytes, sync: bool) -> str:
         """``data`` in a hidden temp file beside ``path`` (listings skip it), on disk if ``sync``."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # Named after the blob for whoever looks, cut so that a name as long as the disk allows fits.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:200]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
