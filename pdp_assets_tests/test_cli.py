@@ -141,6 +141,44 @@ def test_an_upload_over_the_size_limit_is_refused_and_one_that_landed_is_listed(
     assert storage.read(lake.ARCHIVE, raw.name) == big  # nothing lost: the bytes are archived
 
 
+def test_quarantine_files_and_deletion_logs_run_no_formula_and_give_the_values_back(pdp, tmp_path):
+    import csv as csv_module
+
+    from pdp_assets.lib.lab_results.intake import read_quarantine
+
+    def formulas(data: bytes) -> list[str]:
+        return [c for row in csv_module.reader(io.StringIO(data.decode())) for c in row if c[:1] and c[0] in "=+-@"]
+
+    evil = '=HYPERLINK("http://evil.example","x")'
+    (tmp_path / "a.csv").write_bytes(csv_bytes(f'"{evil.replace(chr(34), chr(34) * 2)}",2024-01-01,=cmd|calc,5',
+                                               "B1,2024-01-02,POS,-3"))
+    pdp("upload", str(tmp_path / "a.csv"))
+    pdp("ingest")
+    storage = storage_resource()
+    (q,) = storage.list_blobs(lake.QUARANTINE)
+    stored = storage.read(lake.QUARANTINE, q.name)
+    assert formulas(stored) == []  # a spreadsheet runs none of them
+    assert pdp("quarantine", "show", q.name).encode() == stored
+    rows, _ = read_quarantine(storage, q.name)  # what the console's grid shows: the values as typed
+    assert rows.select("sample_id", "result", "viral_load").rows() == [(evil, "=cmd|calc", "5"), ("B1", "POS", "-3")]
+
+    # Fixed in the file `show` gave, and sent back: the lab's values, not the quotes, are validated.
+    shown = pl.read_csv(io.StringIO(pdp("quarantine", "show", q.name)), infer_schema=False)
+    shown.with_columns(result=pl.lit("POS")).write_csv(tmp_path / q.name)
+    pdp("quarantine", "reingest", str(tmp_path / q.name))
+    pdp("ingest")
+    assert lake.read_lake(storage)["sample_id"].to_list() == [evil]
+    (still,) = storage.list_blobs(lake.QUARANTINE)
+    assert "viral_load -3 is negative" in read_quarantine(storage, still.name)[0]["pipeline_error"][0]
+
+    (tmp_path / "d.csv").write_text(f'sample_id,test_date\n"{evil.replace(chr(34), chr(34) * 2)}",2024-01-01\n')
+    pdp("delete-request", str(tmp_path / "d.csv"))
+    pdp("ingest")
+    assert lake.read_lake(storage).height == 0
+    (log,) = storage.list_blobs(lake.LOGS, "deletion_")
+    assert formulas(storage.read(lake.LOGS, log.name)) == []
+
+
 def test_delete_request_is_checked_before_it_is_filed(pdp, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sample_id,when\nA1,2024-01-01\n")

@@ -198,7 +198,9 @@ def quarantine_reingest(fixed, resolves):
     from pdp_assets.lib.lab_results.intake import reingest
 
     data = _read_csv_file(fixed)
-    frame = pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
+    # As `pdp quarantine show` gave it: cells that would run as formulas carry a quote, taken off here.
+    frame = lake.restore_formulas(pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy",
+                                              raise_if_empty=False))
     storage = _storage()
     resolves = resolves or Path(fixed).name
     sent = reingest(storage, frame, resolves, actions.os_user())

@@ -83,9 +83,7 @@ def export_problems(storage: BlobStorage) -> tuple[dict[str, int], dict]:
     extra = export.join(wanted, on=key, how="anti")
     dates = export["test_date"]
     text = [c for c, t in lake.LAKE_SCHEMA.items() if t == pl.String]  # what neutralise_formulas guards
-    formulas = export.filter(
-        pl.any_horizontal(pl.col(c).fill_null("").str.starts_with(p) for c in text for p in lake._FORMULA_START)
-    )
+    formulas = export.filter(pl.any_horizontal(lake.runs_as_formula(c) for c in text))
     problems = {
         "lake_records_missing": missing.height,
         "records_not_in_lake": extra.height,

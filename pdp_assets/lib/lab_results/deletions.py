@@ -107,7 +107,7 @@ def locate(storage: BlobStorage, targets: pl.DataFrame) -> tuple[dict[str, set],
             frame, _, _ = read_upload(data)
         except ValueError:  # a rejected binary upload: no rows were ever read from it
             continue
-        keys = record_keys(frame)
+        keys = record_keys(lake.restore_formulas(frame) if container == lake.QUARANTINE else frame)
         found = _found_pairs(keys, targets) if keys is not None else set()
         copies[f"{container}/{blob}"] = found
         if found and (upload := _upload_of(storage, container, blob)):
@@ -222,4 +222,4 @@ def _write_log(storage: BlobStorage, report: DeletionReport, uid: str, targets: 
         ]
     log = pl.DataFrame(rows).with_columns(request=pl.lit(report.request), requested_by=pl.lit(report.requested_by),
                                           logged_at=pl.lit(now.isoformat()))
-    storage.write(lake.LOGS, f"deletion_{now.strftime('%Y%m%dT%H%M%S')}_{uid}.csv", lake.to_csv(log))
+    storage.write(lake.LOGS, f"deletion_{now.strftime('%Y%m%dT%H%M%S')}_{uid}.csv", lake.to_csv(lake.neutralise_formulas(log)))

@@ -187,7 +187,8 @@ def _stage(storage: BlobStorage, result: "ValidationResult", facts: dict, report
     if held.height and resolved:
         report.notes.append(f"quarantine {qname} was resolved before: not written again")
     elif held.height:
-        storage.write(lake.QUARANTINE, qname, lake.to_csv(held))
+        # Opened in spreadsheets: no cell runs as a formula (read_quarantine gives the values back).
+        storage.write(lake.QUARANTINE, qname, lake.to_csv(lake.neutralise_formulas(held)))
         report.quarantine_blob = qname
     else:
         storage.delete(lake.QUARANTINE, qname)
@@ -267,13 +268,13 @@ def quarantine_files(storage: BlobStorage, top: int = 3) -> list[QuarantineFile]
 
 
 def read_quarantine(storage: BlobStorage, name: str) -> tuple[pl.DataFrame, str]:
-    """A quarantine file's rows as typed (all text) and the etag of the version read."""
+    """A quarantine file's rows as typed (all text, formulas as they came) and the etag of the version read."""
     info = storage.info(lake.QUARANTINE, name)
     if info is None:
         raise FileNotFoundError(f"no quarantine file {name!r}")
     # The etag is taken before the read: if the file changes in between, the rows are newer than
     # the etag and a save is refused, never the other way round.
-    return pl.read_csv(storage.read(lake.QUARANTINE, name), infer_schema=False), info.etag
+    return lake.restore_formulas(pl.read_csv(storage.read(lake.QUARANTINE, name), infer_schema=False)), info.etag
 
 
 def as_uploaded(rows: pl.DataFrame) -> bytes:

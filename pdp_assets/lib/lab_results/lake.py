@@ -293,17 +293,31 @@ def read_lake(storage: BlobStorage) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=LAKE_SCHEMA)
 
 
-_FORMULA_START = ("=", "+", "-", "@")
+# A cell a spreadsheet would run as a formula (CSV injection) starts with one of these. One that
+# does, or has quotes before one, gets one more quote, so restore_formulas undoes it exactly.
+FORMULA_START = r"[=+\-@\t\r]"
+_FORMULA = r"^'*" + FORMULA_START
+
+
+def runs_as_formula(column: str) -> pl.Expr:
+    """True where a spreadsheet would run the cell as a formula."""
+    return pl.col(column).fill_null("").str.contains("^" + FORMULA_START)
 
 
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix a quote to text cells a spreadsheet would run as a formula (CSV injection)."""
     text = [c for c, t in frame.schema.items() if t == pl.String]
     return frame.with_columns(
-        pl.when(pl.any_horizontal(pl.col(c).str.starts_with(p) for p in _FORMULA_START))
-        .then(pl.lit("'") + pl.col(c))
-        .otherwise(pl.col(c))
-        .alias(c)
+        pl.when(pl.col(c).str.contains(_FORMULA)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text
+    )
+
+
+def restore_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """The cells as they were before neutralise_formulas: what a person typed, to fix or compare."""
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(r"^''*" + FORMULA_START)).then(pl.col(c).str.slice(1)).otherwise(pl.col(c)).alias(c)
         for c in text
     )
 

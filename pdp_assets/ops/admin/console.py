@@ -176,7 +176,7 @@ def deletion_preview(store: ScopedStorage, data: bytes) -> tuple[pl.DataFrame, p
     wanted = pairs.with_columns(pl.col("test_date").cast(pl.String))
     quarantined = []
     for blob in store.list_blobs(lake.QUARANTINE):
-        frame = pl.read_csv(store.read(lake.QUARANTINE, blob.name), infer_schema=False)
+        frame = lake.restore_formulas(pl.read_csv(store.read(lake.QUARANTINE, blob.name), infer_schema=False))
         if {"sample_id", "test_date"} <= set(frame.columns):  # rows are kept as typed: compare stripped
             keys = frame.with_columns(pl.col("sample_id", "test_date").str.strip_chars())
             hit = keys.join(wanted, on=["sample_id", "test_date"], how="semi")
