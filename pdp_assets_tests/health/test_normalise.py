@@ -66,7 +66,7 @@ def test_blood_pressure_rules_quarantine_with_every_reason():
     assert got[6] == "diastolic 110 is not below systolic 100"
     assert got[7] == "systolic 120.5 is not a whole number"
     assert got[8] == "time is missing"
-    assert got[9] == "time '25:99' is not a time (HH:MM)"
+    assert got[9] == "time '25:99' is not a time (HH:MM, HH:MM:SS or 8:05 AM)"
     assert got[10] == "pulse is missing"
     assert split.quarantine["week"].unique().to_list() == ["2024-01-01"]
 
@@ -78,14 +78,28 @@ def test_dates_in_other_formats_are_read_and_bad_dates_are_undated():
         ["2024-13-01", "07:30", "120", "80", "60"],
         ["2031-01-01", "07:30", "120", "80", "60"],
         ["", "07:30", "120", "80", "60"],
+        ["13/01/2024", "07:30", "122", "80", "60"],  # the sheet writes day/month
     ])
-    assert split.kept["date"].to_list() == [dt.date(2024, 1, 5), dt.date(2024, 1, 6)]
+    assert split.kept["date"].to_list() == [dt.date(2024, 1, 5), dt.date(2024, 1, 6), dt.date(2024, 1, 13)]
     undated = split.quarantine.filter(pl.col("week").is_null())
     assert undated[n.ERROR].to_list() == [
-        "date '2024-13-01' is not a date (YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY)",
+        "date '2024-13-01' is not a date (YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY or MM/DD/YYYY)",
         f"date 2031-01-01 is outside 2019-12-30 .. {TODAY}",
         "date is missing",
     ]
+
+
+def test_a_month_first_sheet_is_read_month_first_and_what_stays_ambiguous_is_quarantined():
+    us = bp([["11/05/2023", "8:05:00 AM", "120", "80", "60"], ["11/27/2023", "8:05 PM", "121", "80", "60"]])
+    assert us.quarantine.height == 0
+    assert us.kept["date"].to_list() == [dt.date(2023, 11, 5), dt.date(2023, 11, 27)]  # not 11 May
+    assert [t.time() for t in us.kept["measured_at"]] == [dt.time(8, 5), dt.time(20, 5)]
+    unclear = bp([["11/05/2023", "08:05", "120", "80", "60"], ["2023-11-06", "08:05", "121", "80", "60"]])
+    assert reasons(unclear) == {2: "date '11/05/2023' could be day/month or month/day, and the sheet's other "
+                                   "dates do not say which"}
+    sheet = n.sheet_rows([["Date", "Time", "Systolic", "Diastolic", "Pulse"], ["11/05/2023", "08:05", "120", "80", "60"]])
+    told = n.normalise_blood_pressure(n.with_bp_weeks(sheet.frame, TODAY, "mdy"), "UTC", TODAY, "sheet:test")
+    assert told.kept["date"].to_list() == [dt.date(2023, 11, 5)]  # PDP_HEALTH_DATE_ORDER=mdy
 
 
 def test_duplicate_readings_are_quarantined_and_conflicts_flagged():

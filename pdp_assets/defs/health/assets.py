@@ -63,7 +63,7 @@ def _observed_weeks(context: dg.OpExecutionContext, rows: pl.DataFrame) -> list[
 
 def read_blood_pressure(google: GoogleSource, today: dt.date) -> tuple[n.SheetRows, pl.DataFrame]:
     sheet = n.sheet_rows(google.sheet_values(SETTINGS.bp_sheet, SETTINGS.bp_range))
-    return sheet, n.with_bp_weeks(sheet.frame, today)
+    return sheet, n.with_bp_weeks(sheet.frame, today, SETTINGS.date_order)
 
 
 def read_mi_band(google: GoogleSource, today: dt.date) -> tuple[n.MiBandRows, pl.DataFrame]:
@@ -186,7 +186,7 @@ def _summary(table: pl.DataFrame, storage: BlobStorage, layer: str) -> dict:
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP, owners=OWNERS, tags=TAGS,
-    code_version=code_version(1),
+    code_version=code_version(2),
     automation_condition=WHEN_SOURCE_CHANGES,
     kinds={"polars", "parquet"},
     check_specs=[dg.AssetCheckSpec(ROWS_ACCOUNTED, asset=BLOOD_PRESSURE, blocking=True, partitions_def=weekly_partitions,

@@ -19,8 +19,9 @@ from pdp_assets.lib.quarantine import ERROR, ROW, SOURCE
 
 BP_COLUMNS = ["date", "time", "systolic", "diastolic", "pulse"]
 BP_LIMITS = {"systolic": (60, 260), "diastolic": (30, 160), "pulse": (25, 230)}
-DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"]
-TIME_FORMATS = ["%H:%M", "%H:%M:%S"]
+DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y"]  # and D/M/YYYY or M/D/YYYY, in the order the sheet shows (_slash_dates)
+TIME_FORMATS = ["%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p"]  # 12-hour: Google's en-US formatted values
+_SLASH = r"^(\d{1,2})/(\d{1,2})/(\d{4})$"
 HEADER_ALIASES = {"sys": "systolic", "dia": "diastolic", "bpm": "pulse", "hr": "pulse", "heartrate": "pulse"}
 
 MI_COLUMNS = ["key", "time", "value"]
@@ -140,14 +141,37 @@ def _parsed_date(col: str) -> pl.Expr:
     return pl.coalesce([pl.col(col).str.to_date(f, strict=False) for f in DATE_FORMATS])
 
 
+def _slash_dates(dates: pl.Series, order: str = "") -> tuple[pl.Series, pl.Series]:
+    """Dates written with slashes, read in the order the sheet itself shows: a first number over 12
+    anywhere in the column makes it day/month, a second one month/day. A row whose own numbers
+    say it (27/11, 11/27) is read so whatever the others; one that could be either (11/05) takes
+    the column's order (or ``order``, "dmy" or "mdy", when given), and when the column shows none
+    or both it is left unread and flagged."""
+    parts = dates.str.extract_groups(_SLASH).struct.unnest().cast(pl.Int32, strict=False)
+    first, second = pl.col("1"), pl.col("2")
+    day_first, month_first = bool((parts["1"] > 12).any()), bool((parts["2"] > 12).any())
+    order = order or ("dmy" if day_first and not month_first else "mdy" if month_first and not day_first else None)
+    read = parts.with_columns(
+        dmy=(first > 12) | (first == second) | pl.lit(order == "dmy"),
+        mdy=(second > 12) | pl.lit(order == "mdy"),
+    ).select(
+        pl.when(pl.col("dmy")).then(pl.concat_str("3", "2", "1", separator="-"))
+        .when(pl.col("mdy")).then(pl.concat_str("3", "1", "2", separator="-"))
+        .str.to_date("%Y-%m-%d", strict=False).alias("day"),
+        (first.is_not_null() & ~pl.col("dmy") & ~pl.col("mdy")).alias("ambiguous"),
+    )
+    return read["day"], read["ambiguous"]
+
+
 def _parsed_time(col: str) -> pl.Expr:
     return pl.coalesce([pl.col(col).str.to_time(f, strict=False) for f in TIME_FORMATS])
 
 
-def with_bp_weeks(rows: pl.DataFrame, today: dt.date) -> pl.DataFrame:
-    """Adds ``day`` (the reading's local date) and ``week`` (null when the date is unusable)."""
-    day = _parsed_date("date")
-    return rows.with_columns(day=day).with_columns(
+def with_bp_weeks(rows: pl.DataFrame, today: dt.date, date_order: str = "") -> pl.DataFrame:
+    """Adds ``day`` (the reading's local date; null when unusable, ``date_ambiguous`` when a
+    slashed date could be either order) and ``week``."""
+    slashed, ambiguous = _slash_dates(rows.get_column("date").str.strip_chars(), date_order)
+    return rows.with_columns(day=pl.coalesce(_parsed_date("date"), slashed), date_ambiguous=ambiguous).with_columns(
         week=pl.when(_in_partitions(pl.col("day"), today)).then(_week_of(pl.col("day")))
     )
 
@@ -174,11 +198,13 @@ def normalise_blood_pressure(rows: pl.DataFrame, tz: str, today: dt.date, source
     )
     rules = [
         (pl.col("date").is_null(), "date is missing"),
-        (pl.col("date").is_not_null() & pl.col("day").is_null(),
-         pl.format("date '{}' is not a date (YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY)", "date")),
+        (pl.col("date_ambiguous"),
+         pl.format("date '{}' could be day/month or month/day, and the sheet's other dates do not say which", "date")),
+        (pl.col("date").is_not_null() & pl.col("day").is_null() & ~pl.col("date_ambiguous"),
+         pl.format("date '{}' is not a date (YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY or MM/DD/YYYY)", "date")),
         (pl.col("day").is_not_null() & pl.col("week").is_null(), _outside(pl.col("day"), "date", today)),
         (pl.col("time").is_null(), "time is missing"),
-        (pl.col("time").is_not_null() & pl.col("clock").is_null(), pl.format("time '{}' is not a time (HH:MM)", "time")),
+        (pl.col("time").is_not_null() & pl.col("clock").is_null(), pl.format("time '{}' is not a time (HH:MM, HH:MM:SS or 8:05 AM)", "time")),
         (pl.col("local").is_not_null() & pl.col("measured_at").is_null(),
          pl.format(f"{{}} {{}} does not exist in {tz} (clock change)", "date", "time")),
     ]

@@ -21,6 +21,7 @@ class HealthSettings:
     bp_sheet: str = "blood_pressure"  # Google: the spreadsheet id; local: sheets/<name>.csv
     bp_range: str = "A:Z"  # A1 range of the readings (header row first)
     mi_band_folder: str = "mi_band"  # Google: the Drive folder id; local: drive/<name>/
+    date_order: str = ""  # of D/M/YYYY-or-M/D/YYYY dates: "dmy", "mdy", or "" (read from the sheet's own dates)
 
     def __post_init__(self):
         try:
@@ -28,6 +29,8 @@ class HealthSettings:
             pl.Series([dt.datetime(2024, 1, 1)]).dt.replace_time_zone(self.timezone)  # Polars' own database
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, pl.exceptions.PolarsError):
             raise ValueError(f"time zone {self.timezone!r} is not an IANA time zone (e.g. Asia/Tbilisi, UTC)") from None
+        if self.date_order not in ("", "dmy", "mdy"):
+            raise ValueError(f"PDP_HEALTH_DATE_ORDER is {self.date_order!r}: dmy, mdy, or unset (from the sheet)")
         if self.min_sleep_minutes < 0:
             raise ValueError("PDP_HEALTH_MIN_SLEEP_MINUTES must be >= 0")
 
@@ -40,9 +43,11 @@ class HealthSettings:
             bp_sheet=env("PDP_HEALTH_BP_SHEET", "blood_pressure"),
             bp_range=env("PDP_HEALTH_BP_RANGE", "A:Z"),
             mi_band_folder=env("PDP_HEALTH_MI_BAND_FOLDER", "mi_band"),
+            date_order=env("PDP_HEALTH_DATE_ORDER", ""),
         )
 
     @property
     def rules(self) -> str:
         """The settings that change results, as they appear in code versions."""
-        return f"tz={self.timezone};min_sleep={self.min_sleep_minutes}"
+        order = f";date_order={self.date_order}" if self.date_order else ""
+        return f"tz={self.timezone};min_sleep={self.min_sleep_minutes}{order}"
