@@ -2,7 +2,7 @@
 
 import pytest
 
-from pdp_assets.lib.warehouse.config import CONFIG_PATH, load_config, parse_config, WarehouseConfigError
+from pdp_assets.lib.warehouse.config import check_sources, CONFIG_PATH, load_config, parse_config, WarehouseConfigError
 
 GOOD = """
 loads:
@@ -89,3 +89,20 @@ def test_bad_yaml_and_a_missing_file(tmp_path):
     assert error("loads: [").startswith("loads.yaml: not valid YAML")
     with pytest.raises(WarehouseConfigError, match="nope.yaml: cannot be read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_a_key_given_twice_in_one_load_is_refused():
+    message = error(GOOD.replace("    merge_keys: [sample_id]", "    merge_keys: [sample_id]\n    target_table: OTHER"))
+    assert message.startswith("loads.yaml: not valid YAML") and "'target_table' is given twice" in message
+
+
+def test_an_empty_file_is_refused():
+    assert "the file is empty" in error("")
+    assert parse_config("loads: []").loads == []  # none, said on purpose
+
+
+def test_a_source_asset_that_names_no_asset_is_refused():
+    cfg = parse_config(GOOD.replace("asset: lab_results", "asset: lab_reslts"))
+    with pytest.raises(WarehouseConfigError, match="load 'lab_results', field 'source.asset': 'lab_reslts' is no asset"):
+        check_sources(cfg, {"lab_results", "health_daily_metrics"})
+    check_sources(parse_config(GOOD), {"lab_results"})

@@ -70,6 +70,14 @@ def test_a_missing_source_file_never_wipes_the_target(cfg, lab, storage, warehou
 
 
 def test_an_empty_week_loads_nothing_and_passes(cfg, lab, storage, warehouse, instance):
+    write_week(storage, WEEK1, lab_frame(WEEK1, 10))  # the source has files, not for this week
     result = load(cfg, lab, storage, warehouse, instance, WEEK2)
     assert result.get_asset_check_evaluations()[0].passed
     assert drive_rows(warehouse, WEEK2)[0]["SOURCE_FILES"] == 0
+
+
+def test_a_load_whose_source_matches_no_file_at_all_fails_saying_where_it_looked(cfg, lab, storage, warehouse, instance):
+    result = load(cfg, lab, storage, warehouse, instance, WEEK2, raise_on_error=False)  # a typo in container or path
+    assert not result.success
+    (row,) = drive_rows(warehouse, WEEK2)
+    assert row["STATUS"] == "FAILED" and "no file in container 'data' matches '{week_path}/data.parquet' for any week" in row["ERROR_TEXT"]

@@ -216,6 +216,11 @@ def _pre_validation(context, warehouse, storage: BlobStorage, cfg: WarehouseConf
         frame, files = sql.read_source(storage, load, key)
         sql.check_keys(frame, load)
         drift = sql.ensure_tables(cur, load, frame, cfg.stage_area)
+        never_found = not any(int(r.get("SOURCE_FILES") or 0) for r in drive.attempts(cur, cfg.drive_table, load.name))
+        if not files and never_found and not sql.any_source_blob(storage, load.source):
+            raise sql.PermanentLoadError(
+                f"load {load.name}: no file in container {load.source.container!r} matches {load.source.path!r} for "
+                "any week: check source.container and source.path in loads.yaml")
         if not files:
             context.log.warning(f"no source files for {key} at {load.source.container}/{load.source.path}: loading 0 rows")
         if drift:

@@ -190,11 +190,26 @@ def _where(raw: object, loc: tuple) -> str:
     return f"field {'.'.join(str(p) for p in loc) or '(top level)'!r}"
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML where a key given twice in one mapping is an error, not the later one silently winning."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse_config(text: str, source: str = "loads.yaml") -> WarehouseConfig:
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=_UniqueKeys)
     except yaml.YAMLError as e:
         raise WarehouseConfigError(f"{source}: not valid YAML: {e}") from None
+    if raw is None:
+        raise WarehouseConfigError(f"{source}: the file is empty; list the loads under 'loads:' ('loads: []' for none)")
     if not isinstance(raw, dict):
         raise WarehouseConfigError(f"{source}: expected a mapping with a 'loads' list at the top")
     try:
@@ -203,6 +218,15 @@ def parse_config(text: str, source: str = "loads.yaml") -> WarehouseConfig:
         problems = [f"{source}: {_where(raw, tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
                     for err in e.errors()]
         raise WarehouseConfigError("\n".join(problems)) from None
+
+
+def check_sources(cfg: WarehouseConfig, assets: set[str], source: str = "loads.yaml") -> None:
+    """Every enabled load's ``source.asset`` is one of ``assets`` (the project's materializable
+    asset keys, '/'-joined): an unknown key would add an external asset and cut the lineage."""
+    problems = [f"{source}: load {load.name!r}, field 'source.asset': {load.source.asset!r} is no asset of this "
+                "project (see `make defs`)" for load in cfg.enabled if load.source.asset not in assets]
+    if problems:
+        raise WarehouseConfigError("\n".join(problems))
 
 
 def load_config(path: Path = CONFIG_PATH) -> WarehouseConfig:

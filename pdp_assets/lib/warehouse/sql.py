@@ -8,6 +8,7 @@ Snowflake as a Parquet file: ``PUT`` into an internal stage, then ``COPY INTO`` 
 
 import datetime as dt
 import fnmatch
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,13 @@ def source_blobs(storage: BlobStorage, source: Source, window_key: str) -> list[
         return [path] if storage.exists(source.container, path) else []
     prefix = path[: path.index("*")]
     return [b.name for b in storage.list_blobs(source.container, prefix) if fnmatch.fnmatch(b.name, path)]
+
+
+def any_source_blob(storage: BlobStorage, source: Source) -> bool:
+    """Whether any week has a file at the source's path (a wrong container or path has none)."""
+    pattern = re.sub(r"\{[^}]*\}", "*", source.path)
+    prefix = pattern[: pattern.index("*")] if "*" in pattern else pattern
+    return any(fnmatch.fnmatch(b.name, pattern) for b in storage.list_blobs(source.container, prefix))
 
 
 def read_source(storage: BlobStorage, load: Load, window_key: str) -> tuple[pl.DataFrame, list[str]]:
