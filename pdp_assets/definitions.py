@@ -13,13 +13,17 @@ import dagster as dg
 def build_definitions() -> dg.Definitions:
     """The definitions, with resources chosen from the environment as it is now."""
     from pdp_assets.defs.warehouse.assets import CONFIG
-    from pdp_assets.lib.warehouse.config import check_sources, CONFIG_PATH
+    from pdp_assets.lib.warehouse.config import check_sources, config_path
 
     defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    graph = defs.resolve_asset_graph()
-    check_sources(CONFIG, {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable},
-                  str(CONFIG_PATH))
+    check_sources(CONFIG, materializable_keys(defs), str(config_path()))
     return defs
+
+
+def materializable_keys(defs: dg.Definitions) -> set[str]:
+    """The keys ('/'-joined) of the assets the definitions materialize (not external ones)."""
+    graph = defs.resolve_asset_graph()
+    return {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
 
 
 

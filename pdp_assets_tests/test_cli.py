@@ -179,6 +179,24 @@ def test_quarantine_files_and_deletion_logs_run_no_formula_and_give_the_values_b
     assert formulas(storage.read(lake.LOGS, log.name)) == []
 
 
+def test_another_loads_file_is_validated_then_used(pdp, tmp_path):
+    one = tmp_path / "loads.yaml"
+    one.write_text("loads:\n  - name: lab_only\n    source: {asset: lab_results, container: data, "
+                   "path: '{week_path}/data.parquet'}\n    target_table: LAB_ONLY\n    merge_keys: [sample_id]\n")
+    out = pdp("warehouse", "validate", str(one))
+    assert "lab_only: lab_results -> LAB_ONLY, merge on SAMPLE_ID" in out and "valid, 1 enabled load(s)" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(one.read_text().replace("asset: lab_results", "asset: lab_reslts"))
+    out = pdp("warehouse", "validate", str(bad), ok=False)
+    assert "not valid" in out and "field 'source.asset': 'lab_reslts' is no asset of this project" in out
+    listed = subprocess.run(
+        [sys.executable, "-c", "from pdp_assets.definitions import build_definitions; "
+         "print(sorted(k.to_user_string() for k in build_definitions().resolve_asset_graph().get_all_asset_keys() "
+         "if k.to_user_string().startswith('warehouse_')))"],
+        env={**os.environ, "PDP_WAREHOUSE_LOADS": str(one)}, capture_output=True, text=True, check=True).stdout
+    assert listed.strip() == "['warehouse_lab_deletions', 'warehouse_lab_only']"
+
+
 def test_delete_request_is_checked_before_it_is_filed(pdp, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sample_id,when\nA1,2024-01-01\n")

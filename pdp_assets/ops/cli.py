@@ -274,6 +274,29 @@ def demo(files, rows, retail_scale):
     run_demo(files, rows, retail_scale, ingest=lambda: click.get_current_context().invoke(ingest))
 
 
+@main.group()
+def warehouse():
+    """The warehouse loads (loads.yaml; PDP_WAREHOUSE_LOADS names another file)."""
+
+
+@warehouse.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def warehouse_validate(file):
+    """Check a loads file as the code location would (fields, names, source assets) before using it."""
+    from pdp_assets.definitions import build_definitions, materializable_keys
+    from pdp_assets.lib.warehouse.config import check_sources, load_config, WarehouseConfigError
+
+    try:
+        cfg = load_config(Path(file))
+        check_sources(cfg, materializable_keys(build_definitions()), file)
+    except WarehouseConfigError as e:
+        raise click.ClickException(f"not valid:\n{e}")
+    for load in cfg.loads:
+        state = "" if load.enabled else " (disabled)"
+        click.echo(f"{load.name}{state}: {load.source.asset} -> {load.target_table}, merge on {', '.join(load.merge_keys)}")
+    click.echo(f"{file}: valid, {len(cfg.enabled)} enabled load(s); use it with PDP_WAREHOUSE_LOADS={file}")
+
+
 @main.command()
 @click.argument("query")
 def sql(query):

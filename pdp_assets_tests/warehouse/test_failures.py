@@ -87,6 +87,10 @@ def test_count_audit_blocks_outside_the_tolerance(cfg, lab, storage, fakesnow_po
         assert "source 40, stage 40, target 39" in row["ERROR_TEXT"]
         assert query(warehouse, "SELECT COUNT(*) FROM LAB_RESULTS_STAGE") == [(40,)]  # kept to look at
         assert instance.get_latest_materialization_event(dg.AssetKey("warehouse_lab_results")) is None
+        # The next attempt (the fault is spent) passes, and cleans the failed attempt's stage rows too.
+        assert load(cfg, lab, storage, warehouse, instance).success
+        assert query(warehouse, "SELECT COUNT(*) FROM LAB_RESULTS_STAGE") == [(0,)]
+        assert drive_rows(warehouse)[-1]["STAGE_CLEANED_ROWS"] == 80
 
 
 def _running_attempt(warehouse, heartbeat: dt.datetime, run_id: str) -> None:

@@ -24,7 +24,7 @@ from pdp_assets.lib.partitions import week_bounds, weekly_partitions
 from pdp_assets.lib.resources.storage import BlobStorage
 from pdp_assets.lib.resources.warehouse import Warehouse
 from pdp_assets.lib.warehouse import drive, sql
-from pdp_assets.lib.warehouse.config import CONFIG_PATH, Load, load_config, WarehouseConfig
+from pdp_assets.lib.warehouse.config import config_path, Load, load_config, WarehouseConfig
 
 GROUP = "warehouse"
 OWNERS = ["team:data-platform"]  # who to ask about these assets; the tag selects them across groups
@@ -257,7 +257,10 @@ def _stage_to_target(context, warehouse, storage, cfg, load: Load, window: Windo
 
 def _stage_cleaning(context, warehouse, storage, cfg, load: Load, window: Window) -> Window:
     def work(cur):
-        cleaned = sql.clean_stage(cur, load, [window.load_id])
+        # This attempt's rows and those every earlier attempt of the window left (a failed audit
+        # stops before cleaning): no other run is loading the window (pre_validation saw to it).
+        ids = [r["LOAD_ID"] for r in drive.attempts(cur, cfg.drive_table, load.name, window.key)]
+        cleaned = sql.clean_stage(cur, load, sorted({*ids, window.load_id}))
         return dataclasses.replace(window, stage_cleaned=cleaned), {"STAGE_CLEANED_ROWS": cleaned}
 
     return _Phase(context, warehouse, cfg, load, "stage_cleaning").run(window.load_id, work)
@@ -428,5 +431,5 @@ def build_load_job(load: Load):
 
 # Reading loads.yaml at load time means a bad file stops the code location from loading, with a
 # message that names the file, the load and the field.
-CONFIG = load_config(CONFIG_PATH)
+CONFIG = load_config(config_path())
 load_assets = [build_load_asset(CONFIG, load) for load in CONFIG.enabled]

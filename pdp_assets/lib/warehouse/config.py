@@ -5,6 +5,7 @@ message naming the file, the load and the field. Every name that ends up in SQL 
 columns, the stage) must be a plain Snowflake identifier, so no config value can inject SQL.
 """
 
+import os
 import re
 import string
 from pathlib import Path
@@ -14,6 +15,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_PATH = Path(__file__).with_name("loads.yaml")
+
+
+def config_path() -> Path:
+    """The loads file the project uses: ``PDP_WAREHOUSE_LOADS`` (to try another before deploying
+    it; `pdp warehouse validate FILE` checks one), else the shipped loads.yaml."""
+    return Path(os.environ.get("PDP_WAREHOUSE_LOADS") or CONFIG_PATH)
 
 # Matched with fullmatch: "$" would let a trailing newline through ("LAB_RESULTS\n").
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
