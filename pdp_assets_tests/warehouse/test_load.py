@@ -81,3 +81,20 @@ def test_a_load_whose_source_matches_no_file_at_all_fails_saying_where_it_looked
     assert not result.success
     (row,) = drive_rows(warehouse, WEEK2)
     assert row["STATUS"] == "FAILED" and "no file in container 'data' matches '{week_path}/data.parquet' for any week" in row["ERROR_TEXT"]
+
+
+def test_the_audit_sees_target_rows_the_source_no_longer_has(cfg, lab, storage, warehouse, instance):
+    no_cleaning = lab.model_copy(update={"phases": lab.phases.model_copy(update={"target_cleaning": False})})
+    write_week(storage, WEEK1, lab_frame(WEEK1, 10))
+    load(cfg, no_cleaning, storage, warehouse, instance, WEEK1)
+    write_week(storage, WEEK1, lab_frame(WEEK1, 10).head(9))  # a record gone from the source
+    result = load(cfg, no_cleaning, storage, warehouse, instance, WEEK1, raise_on_error=False)
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["target_rows"].value == 10
+    assert check.metadata["target_rows_not_in_source"].value == 1
+    row = drive_rows(warehouse, WEEK1)[-1]
+    assert "source 9, stage 9, target 10; 1 target row(s) the source does not have (SELECT * FROM" in row["ERROR_TEXT"]
+    listing = "SELECT" + row["ERROR_TEXT"].split("(SELECT", 1)[1].removesuffix(")")
+    assert len(query(warehouse, listing)) == 1  # the query it gives lists that row
+    assert load(cfg, lab, storage, warehouse, instance, WEEK1).success  # with target cleaning: pruned, 9 = 9 = 9
+    assert query(warehouse, "SELECT COUNT(*) FROM LAB_RESULTS") == [(9,)]

@@ -286,7 +286,9 @@ PHASE_DOCS = {
                       "week, checks the merge keys, creates the tables and applies the schema-drift policy.",
     "source_to_stage": "Puts the week's rows, tagged with the load id, into the stage table (PUT + COPY INTO).",
     "stage_to_target": "MERGEs the load id's stage rows into the target on the merge keys (idempotent).",
-    "audit": "Compares source, stage and target counts within the tolerance: the asset's blocking check.",
+    "audit": "Compares source, stage and target counts within the tolerance: the asset's blocking check. The "
+             "target is the week's whole target as the load leaves it (without target cleaning, rows the source "
+             "no longer has stay and count).",
     "stage_cleaning": "Removes the stage rows of this (audited) load.",
     "target_cleaning": "Removes the week's target rows the source no longer has (not written by this load).",
     "commit": "Marks the attempt SUCCEEDED in the drive table and materializes the warehouse asset.",
@@ -348,22 +350,28 @@ def build_load_asset(cfg: WarehouseConfig, load: Load) -> dg.AssetsDefinition:
 
         def work(cur):
             stage = sql.count_stage(cur, load, window.load_id)
-            target = sql.count_target(cur, load, window.load_id)
+            # The week's whole target as it stands after this load: target cleaning (later) removes
+            # the rows this load did not write; without it they stay and count. A week with no
+            # source file says nothing about its rows (as target cleaning holds): not counted then.
+            whole_week = not load.phases.target_cleaning and window.source_files > 0
+            extra, listing = sql.target_rows_not_written(cur, load, window.key, window.load_id) if whole_week else (0, "")
+            target = sql.count_target(cur, load, window.load_id) + extra
             passed, diff = sql.audit_counts(window.source_rows, stage, target, load.tolerance_percent)
-            result.update(passed=passed, diff=diff, stage=stage, target=target)
+            result.update(passed=passed, diff=diff, stage=stage, target=target, extra=extra)
             fields = {"STAGE_ROWS": stage, "TARGET_ROWS": target, "AUDIT_DIFF_PERCENT": diff,
                       "AUDIT_STATUS": "PASSED" if passed else "FAILED"}
             if not passed:  # the blocking check fails the step after this: say why in the drive row
+                not_in_source = f"; {extra} target row(s) the source does not have ({listing})" if extra else ""
                 fields.update(STATUS=drive.FAILED, FAILED_PHASE="audit", ERROR_KIND="permanent",
                               ERROR_CLASS="AuditFailed", FINISHED_AT=drive.now(),
                               ERROR_TEXT=f"counts differ by {diff}% > tolerance {load.tolerance_percent}%: "
-                                         f"source {window.source_rows}, stage {stage}, target {target}")
+                                         f"source {window.source_rows}, stage {stage}, target {target}{not_in_source}")
             return None, fields
 
         _Phase(context, context.resources.warehouse, cfg, load, "audit").run(window.load_id, work)
         counts = {"source_rows": window.source_rows, "stage_rows": result["stage"], "target_rows": result["target"],
                   "diff_percent": result["diff"], "tolerance_percent": load.tolerance_percent,
-                  "load_id": window.load_id}
+                  "target_rows_not_in_source": result["extra"], "load_id": window.load_id}
         if not result["passed"]:
             context.log.error(f"audit failed for {window.load_id}: {counts}; stage rows kept for inspection")
         yield dg.AssetCheckResult(asset_key=key, check_name=AUDIT, passed=result["passed"], metadata=counts)

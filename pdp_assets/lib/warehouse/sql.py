@@ -256,6 +256,18 @@ def count_target(cur, load: Load, load_id: str) -> int:
     return int(cur.fetchone()[0])
 
 
+def target_rows_not_written(cur, load: Load, window_key: str, load_id: str) -> tuple[int, str]:
+    """The window's target rows this load did not write (the source no longer has them): how many,
+    and the query that lists them (their keys are records: the drive table never holds them)."""
+    if not table_columns(cur, load.target_table):
+        return 0, ""
+    where = f"WHERE {q(WINDOW_COL)} = %s AND {q(LOAD_ID_COL)} <> %s"
+    cur.execute(f"SELECT COUNT(*) FROM {q(load.target_table)} {where}", (dt.date.fromisoformat(window_key), load_id))
+    listing = (f"SELECT * FROM {q(load.target_table)} WHERE {q(WINDOW_COL)} = '{window_key}' "
+               f"AND {q(LOAD_ID_COL)} <> '{load_id}'")
+    return int(cur.fetchone()[0]), listing
+
+
 def merge_window(cur, load: Load, load_id: str) -> tuple[int, int]:
     """MERGE this load id's stage rows into the target on the merge keys: (inserted, updated).
     Every matched row is stamped with the load id, so re-running a window never duplicates."""
