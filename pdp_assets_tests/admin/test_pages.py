@@ -52,6 +52,16 @@ def test_without_a_password_or_the_opt_out_no_page_is_served(open_page, monkeypa
     assert texts(at.title) == ["Upload lab results"] and "No sign-in" in texts(at.warning)[0]
 
 
+def test_pdp_admin_will_not_start_without_a_password_or_the_opt_out(console_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from pdp_assets.ops.cli import main
+
+    monkeypatch.delenv("PDP_ADMIN_NO_PASSWORD")
+    result = CliRunner().invoke(main, ["admin"])
+    assert result.exit_code == 1 and "set PDP_ADMIN_PASSWORD" in result.output and "--no-password" in result.output
+
+
 def test_repeated_failed_sign_ins_are_slowed_down(open_page, monkeypatch):
     monkeypatch.setenv("PDP_ADMIN_PASSWORD", "s3cret")
     attempts = [open_page("upload") for _ in range(console.SignInThrottle.FREE + 1)]  # new sessions too
@@ -59,7 +69,8 @@ def test_repeated_failed_sign_ins_are_slowed_down(open_page, monkeypatch):
         at.text_input[0].input("guess")
         at.text_input[1].input("Mallory")
         at.button[0].click().run()
-    assert [texts(at.error) for at in attempts[:-1]] == [["Wrong password."]] * console.SignInThrottle.FREE
+    assert [texts(at.error) for at in attempts[:-1]] == [["Wrong password."]] * (console.SignInThrottle.FREE - 1) + [
+        ["Wrong password. Too many failed sign-ins: the next attempt waits 5 s."]]
     assert texts(attempts[-1].error)[0].startswith("Too many failed sign-ins: try again in")
     at = attempts[-1]
     at.text_input[0].input("s3cret")

@@ -54,7 +54,9 @@ def signed_in() -> bool:
                 st.error(f"Too many failed sign-ins: try again in {wait:.0f} s.")
             elif not hmac.compare_digest(typed.encode(), expected.encode()):  # no timing hint
                 throttle().failed()
-                st.error("Wrong password.")
+                wait = throttle().wait()
+                st.error("Wrong password." + (f" Too many failed sign-ins: the next attempt waits {wait:.0f} s."
+                                              if wait else ""))
             elif not name.strip():
                 st.error("Give your name: uploads, fixes and deletions are recorded under it.")
             else:
