@@ -129,7 +129,7 @@ def test_ambiguous_and_unreadable_files_are_listed_in_quarantine_not_guessed(pdp
 
 def test_an_upload_over_the_size_limit_is_refused_and_one_that_landed_is_listed(pdp, tmp_path, monkeypatch):
     monkeypatch.setenv("PDP_MAX_UPLOAD_MB", "1")
-    big = csv_bytes(*["A1,2024-01-01,POS,5"] * 60_000)  # 1.2 MB
+    big = csv_bytes(*["A1,2024-01-01,POS,5"] * 60_000)  # over the 1 MB limit
     (tmp_path / "big.csv").write_bytes(big)
     assert "1.1 MB is more than the 1 MB an upload may be (PDP_MAX_UPLOAD_MB)" in pdp("upload", str(tmp_path / "big.csv"), ok=False)
     storage = storage_resource()

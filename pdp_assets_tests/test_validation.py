@@ -190,7 +190,7 @@ def test_a_huge_value_is_quoted_short_in_its_reason():
 
 def test_an_upload_over_the_size_limit_is_rejected_before_it_is_parsed(monkeypatch):
     monkeypatch.setenv("PDP_MAX_UPLOAD_MB", "1")
-    r = run(csv_bytes(*["A1,2024-01-01,POS,5"] * 60_000))  # 1.2 MB
+    r = run(csv_bytes(*["A1,2024-01-01,POS,5"] * 60_000))  # over the 1 MB limit
     assert r.rejected and r.rows_read == 0
     assert r.notes == ["file rejected: 1.1 MB is more than the 1 MB an upload may be (PDP_MAX_UPLOAD_MB): "
                        "split the file and upload the parts"]

@@ -66,10 +66,6 @@ class Guard:
         self.hosts, self.upstream = allowed_hosts(port), upstream
         self.client: Optional[httpx.AsyncClient] = None
 
-    @staticmethod
-    def _target(path: str, query_string: str) -> str:
-        return path + (f"?{query_string}" if query_string else "")
-
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             while True:
@@ -84,15 +80,16 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query_string = scope.get("query_string", b"").decode("latin-1")
         problem = refusal(scope["type"], scope.get("method", "GET"), scope["path"], query_string, headers, self.hosts)
+        target = scope["path"] + (f"?{query_string}" if query_string else "")  # as sent, to the webserver
         if scope["type"] == "websocket":
             if problem:
                 await send({"type": "websocket.close", "code": 1008, "reason": problem[:120]})
             else:
-                await self._websocket(scope, receive, send, query_string)
+                await self._websocket(scope, receive, send, target)
         elif problem:
             await self._answer(send, 403, problem)
         else:
-            await self._http(scope, receive, send, query_string)
+            await self._http(scope, receive, send, target)
 
     @staticmethod
     async def _answer(send, status: int, text: str) -> None:
@@ -101,7 +98,7 @@ class Guard:
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _http(self, scope, receive, send, query_string: str) -> None:
+    async def _http(self, scope, receive, send, target: str) -> None:
         body = b""
         while True:
             message = await receive()
@@ -109,7 +106,7 @@ class Guard:
             if not message.get("more_body"):
                 break
         headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in HOP_BY_HOP]
-        request = self.client.build_request(scope["method"], self._target(scope["path"], query_string),
+        request = self.client.build_request(scope["method"], target,
                                             headers=headers, content=body)
         try:
             response = await self.client.send(request, stream=True)
@@ -125,9 +122,9 @@ class Guard:
         finally:
             await response.aclose()
 
-    async def _websocket(self, scope, receive, send, query_string: str) -> None:
+    async def _websocket(self, scope, receive, send, target: str) -> None:
         await receive()  # websocket.connect
-        url = f"ws://{self.upstream}{self._target(scope['path'], query_string)}"
+        url = f"ws://{self.upstream}{target}"
         try:
             upstream = await websockets.connect(url, subprotocols=scope.get("subprotocols") or None,
                                                 max_size=None, open_timeout=10)

@@ -89,7 +89,7 @@ def test_the_throttle_doubles_the_wait_and_forgets_after_a_success():
     now[0] += 39
     assert throttle.wait() == 1
     now[0] += 1
-    assert throttle.wait() == 0  # 40 s after the 6th failure
+    assert throttle.wait() == 0  # the sixth failure's wait is over
     throttle.succeeded()
     throttle.failed()
     assert throttle.wait() == 0

@@ -277,8 +277,8 @@ class AzureBlobStorage(BlobStorage):
         if self._client is None:
             from azure.storage.blob import BlobServiceClient
 
-            # The SDK's default backoff (15 s plus a power of 3) keeps a command silent for a long
-            # while before it can say the account is unreachable: retry as often, sooner.
+            # The SDK's default backoff starts long and grows fast, so a command stays silent for a
+            # long while before it can say the account is unreachable: retry as often, sooner.
             retry = {"retry_total": 3, "retry_connect": 2, "initial_backoff": 1, "increment_base": 2}
             if self.connection_string:
                 self._client = BlobServiceClient.from_connection_string(self.connection_string, **retry)
